@@ -1,0 +1,213 @@
+using System.Globalization;
+using ActorHa.Cluster;
+using ActorHa.Domain;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace ActorHa.Api;
+
+public sealed record KeyVersionResponse(string Key, long Version);
+
+public sealed record KeyListResponse(IReadOnlyList<KeyVersionResponse> Keys, string? Next);
+
+/// <summary>/v1/kv: the key/value API. Handlers only translate HTTP to partition messages and back.</summary>
+public static class KvEndpoints
+{
+    public const int DefaultListLimit = 100;
+    public const int MaxListLimit = 1000;
+
+    public static IEndpointRouteBuilder MapKvApi(this IEndpointRouteBuilder app)
+    {
+        var kv = app.MapGroup("/v1/kv").WithTags("kv");
+        kv.MapPut("/{**key}", PutAsync).WithName("PutKey").WithSummary("Write a value; If-Match for compare-and-set, If-None-Match: * to create only.");
+        // One GET route: the catch-all also matches /v1/kv and /v1/kv/, which list keys.
+        kv.MapGet("/{**key}", GetOrListAsync).WithName("GetKey").WithSummary("Read a value and its version (ETag); without a key, list keys (?prefix=&limit=&after=).");
+        kv.MapDelete("/{**key}", DeleteAsync).WithName("DeleteKey").WithSummary("Delete a key; If-Match for compare-and-delete.");
+        return app;
+    }
+
+    private static async Task<IResult> PutAsync(string? key, HttpRequest request, PartitionClient partitions, ActorHaSettings settings, CancellationToken ct)
+    {
+        if (Keys.Validate(key) is { } problem)
+        {
+            return Problems.InvalidKey(problem);
+        }
+
+        if (!TryReadPrecondition(request, allowCreateOnly: true, out var expected, out var preconditionError))
+        {
+            return Problems.InvalidRequest(preconditionError);
+        }
+
+        var value = await ReadBodyAsync(request, settings.MaxValueBytes, ct);
+        if (value is null)
+        {
+            return Problems.ValueTooLarge(settings.MaxValueBytes);
+        }
+
+        return await partitions.AskAsync(new Commands.Put(key!, value, expected), ct) switch
+        {
+            Replies.Written w => WithETag(w.Version, w.Created
+                ? Results.Created($"/v1/kv/{Uri.EscapeDataString(w.Key)}", new KeyVersionResponse(w.Key, w.Version))
+                : Results.Ok(new KeyVersionResponse(w.Key, w.Version))),
+            var other => Failure(key!, other),
+        };
+    }
+
+    private static Task<IResult> GetOrListAsync(string? key, HttpRequest request, PartitionClient partitions, CancellationToken ct) =>
+        string.IsNullOrEmpty(key)
+            ? ListAsync(partitions, request.Query["prefix"], request.Query["limit"], request.Query["after"], ct)
+            : GetAsync(key, partitions, ct);
+
+    private static async Task<IResult> GetAsync(string key, PartitionClient partitions, CancellationToken ct)
+    {
+        if (Keys.Validate(key) is { } problem)
+        {
+            return Problems.InvalidKey(problem);
+        }
+
+        return await partitions.AskAsync(new Queries.Get(key), ct) switch
+        {
+            Replies.Found f => WithETag(f.Version, new ValueResult(f)),
+            var other => Failure(key, other),
+        };
+    }
+
+    private static async Task<IResult> DeleteAsync(string? key, HttpRequest request, PartitionClient partitions, CancellationToken ct)
+    {
+        if (Keys.Validate(key) is { } problem)
+        {
+            return Problems.InvalidKey(problem);
+        }
+
+        if (!TryReadPrecondition(request, allowCreateOnly: false, out var expected, out var preconditionError))
+        {
+            return Problems.InvalidRequest(preconditionError);
+        }
+
+        return await partitions.AskAsync(new Commands.Delete(key!, expected), ct) switch
+        {
+            Replies.Deleted d => WithETag(d.Version, Results.Ok(new KeyVersionResponse(d.Key, d.Version))),
+            var other => Failure(key!, other),
+        };
+    }
+
+    private static async Task<IResult> ListAsync(PartitionClient partitions, string? prefix, string? limit, string? after, CancellationToken ct)
+    {
+        var take = DefaultListLimit;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out take) || take is < 1 or > MaxListLimit))
+        {
+            return Problems.InvalidRequest($"limit must be an integer between 1 and {MaxListLimit}.");
+        }
+
+        return await partitions.ListAsync(prefix ?? "", string.IsNullOrEmpty(after) ? null : after, take, ct) switch
+        {
+            Replies.KeyPage page => Results.Ok(new KeyListResponse(
+                page.Keys.Select(k => new KeyVersionResponse(k.Key, k.Version)).ToList(),
+                page.Keys.Count == take ? page.Keys[^1].Key : null)),
+            var other => Failure("", other),
+        };
+    }
+
+    private static IResult Failure(string key, IPartitionReply reply) => reply switch
+    {
+        Replies.NotFound => Problems.NotFound(key),
+        Replies.VersionMismatch m => Problems.VersionMismatch(m),
+        Replies.InvalidKey k => Problems.InvalidKey(k.Reason),
+        Replies.Unavailable u => Problems.Unavailable(u),
+        _ => Problems.Unavailable(new Replies.Unavailable($"unexpected reply {reply.GetType().Name}", TimeSpan.FromSeconds(1))),
+    };
+
+    /// <summary>If-Match: "n" → expect version n; If-None-Match: * → create only (expected 0).</summary>
+    private static bool TryReadPrecondition(HttpRequest request, bool allowCreateOnly, out long? expected, out string error)
+    {
+        expected = null;
+        error = "";
+        var ifMatch = request.Headers.IfMatch.ToString();
+        var ifNoneMatch = request.Headers.IfNoneMatch.ToString();
+        if (ifMatch.Length > 0 && ifNoneMatch.Length > 0)
+        {
+            error = "Send either If-Match or If-None-Match, not both.";
+            return false;
+        }
+
+        if (ifNoneMatch.Length > 0)
+        {
+            if (!allowCreateOnly || ifNoneMatch.Trim() != "*")
+            {
+                error = allowCreateOnly ? "If-None-Match supports only '*' (create only)." : "If-None-Match is not supported here.";
+                return false;
+            }
+
+            expected = 0;
+            return true;
+        }
+
+        if (ifMatch.Length == 0)
+        {
+            return true;
+        }
+
+        var text = ifMatch.Trim();
+        if (text.Length >= 2 && text[0] == '"' && text[^1] == '"')
+        {
+            text = text[1..^1];
+        }
+
+        if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < 1)
+        {
+            error = $"If-Match must be a version ETag such as \"3\", not {ifMatch}.";
+            return false;
+        }
+
+        expected = version;
+        return true;
+    }
+
+    /// <summary>Reads at most maxBytes; null when the body is larger (checked before reading when Content-Length says so).</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken ct)
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return null;
+        }
+
+        using var buffer = new MemoryStream(request.ContentLength is { } length ? (int)length : 256);
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > maxBytes)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static IResult WithETag(long version, IResult inner) => new ETagResult(version, inner);
+
+    private sealed class ETagResult(long version, IResult inner) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.ETag = $"\"{version.ToString(CultureInfo.InvariantCulture)}\"";
+            return inner.ExecuteAsync(httpContext);
+        }
+    }
+
+    private sealed class ValueResult(Replies.Found found) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.StatusCode = StatusCodes.Status200OK;
+            httpContext.Response.ContentType = "application/octet-stream";
+            httpContext.Response.Headers.LastModified = found.UpdatedAt.ToString("R", CultureInfo.InvariantCulture);
+            httpContext.Response.ContentLength = found.Value.Length;
+            return httpContext.Response.Body.WriteAsync(found.Value, httpContext.RequestAborted).AsTask();
+        }
+    }
+}

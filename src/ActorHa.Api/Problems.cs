@@ -1,0 +1,58 @@
+using System.Globalization;
+using ActorHa.Domain;
+using Microsoft.AspNetCore.Http;
+
+namespace ActorHa.Api;
+
+/// <summary>
+/// RFC 7807 problems with stable type URIs, one per failure a client can act on. The mapping from
+/// partition replies to HTTP lives here and nowhere else.
+/// </summary>
+public static class Problems
+{
+    public const string InvalidKeyType = "urn:actorha:problem:invalid-key";
+    public const string InvalidRequestType = "urn:actorha:problem:invalid-request";
+    public const string ValueTooLargeType = "urn:actorha:problem:value-too-large";
+    public const string VersionMismatchType = "urn:actorha:problem:version-mismatch";
+    public const string NotFoundType = "urn:actorha:problem:not-found";
+    public const string UnavailableType = "urn:actorha:problem:unavailable";
+
+    public static IResult InvalidKey(string reason) =>
+        Results.Problem(title: "Invalid key", detail: reason, statusCode: StatusCodes.Status400BadRequest, type: InvalidKeyType);
+
+    public static IResult InvalidRequest(string detail) =>
+        Results.Problem(title: "Invalid request", detail: detail, statusCode: StatusCodes.Status400BadRequest, type: InvalidRequestType);
+
+    public static IResult ValueTooLarge(int maxBytes) =>
+        Results.Problem(title: "Value too large", detail: $"Values are limited to {maxBytes} bytes.", statusCode: StatusCodes.Status413PayloadTooLarge, type: ValueTooLargeType,
+            extensions: new Dictionary<string, object?> { ["maxBytes"] = maxBytes });
+
+    public static IResult NotFound(string key) =>
+        Results.Problem(title: "Key not found", detail: $"The key '{key}' does not exist.", statusCode: StatusCodes.Status404NotFound, type: NotFoundType,
+            extensions: new Dictionary<string, object?> { ["key"] = key });
+
+    public static IResult VersionMismatch(Replies.VersionMismatch m) =>
+        Results.Problem(
+            title: "Version mismatch",
+            detail: m.CurrentVersion == 0
+                ? $"The key '{m.Key}' does not exist, but version {m.ExpectedVersion} was expected."
+                : $"The key '{m.Key}' is at version {m.CurrentVersion}, but {(m.ExpectedVersion == 0 ? "absence" : $"version {m.ExpectedVersion}")} was expected.",
+            statusCode: StatusCodes.Status412PreconditionFailed,
+            type: VersionMismatchType,
+            extensions: new Dictionary<string, object?> { ["key"] = m.Key, ["expectedVersion"] = m.ExpectedVersion, ["currentVersion"] = m.CurrentVersion });
+
+    public static IResult Unavailable(Replies.Unavailable u) => new RetryAfterResult(
+        Results.Problem(title: "Partition unavailable", detail: $"{u.Reason}. Retry later; a write's outcome is unknown until read back.",
+            statusCode: StatusCodes.Status503ServiceUnavailable, type: UnavailableType),
+        u.RetryAfter);
+
+    /// <summary>Adds Retry-After (whole seconds, at least 1) to an inner result.</summary>
+    private sealed class RetryAfterResult(IResult inner, TimeSpan retryAfter) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            return inner.ExecuteAsync(httpContext);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using System.CommandLine;
+using System.Globalization;
+using ActorHa.Cluster.Persistence;
+using ActorHa.Node;
+using Microsoft.AspNetCore.Builder;
+
+namespace ActorHa.Cli.Commands;
+
+/// <summary>`actorha node`: runs one node in the foreground (what `up` starts and what containers run).</summary>
+public static class NodeCommand
+{
+    public const int ExitConfigurationError = 2;
+    public const int ExitStoreMismatch = 3;
+
+    public static Command Create()
+    {
+        var host = new Option<string?>("--host") { Description = "Interface for Akka remoting (ActorHa:Host)." };
+        var port = new Option<int?>("--port") { Description = "Akka remoting port (ActorHa:Port)." };
+        var publicHost = new Option<string?>("--public-host") { Description = "Host name peers use to reach this node (ActorHa:PublicHost)." };
+        var http = new Option<string?>("--http") { Description = "HTTP URL to listen on, e.g. http://127.0.0.1:8081 (ActorHa:HttpUrl)." };
+        var seeds = new Option<string[]>("--seed") { Description = "Seed node host:port; repeat for several (ActorHa:Seeds).", AllowMultipleArgumentsPerToken = true };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Directory of the SQLite store (ActorHa:DataDir)." };
+        var partitions = new Option<int?>("--partitions") { Description = "Partition count, fixed at cluster creation (ActorHa:Partitions)." };
+        var store = new Option<string?>("--store") { Description = "sqlite or postgres (ActorHa:Store)." };
+        var connection = new Option<string?>("--connection-string") { Description = "Store connection string (ActorHa:ConnectionString)." };
+        var snapshotEvery = new Option<int?>("--snapshot-every") { Description = "Events between snapshots (ActorHa:SnapshotEvery)." };
+
+        var command = new Command("node", "Run one ActorHa node in the foreground.")
+        {
+            host, port, publicHost, http, seeds, dataDir, partitions, store, connection, snapshotEvery,
+        };
+        command.SetAction(async (parse, _) =>
+        {
+            var overrides = new Dictionary<string, string?>();
+            void Set(string key, string? value)
+            {
+                if (value is not null)
+                {
+                    overrides["ActorHa:" + key] = value;
+                }
+            }
+
+            Set("Host", parse.GetValue(host));
+            Set("Port", parse.GetValue(port)?.ToString(CultureInfo.InvariantCulture));
+            Set("PublicHost", parse.GetValue(publicHost));
+            Set("HttpUrl", parse.GetValue(http));
+            Set("DataDir", parse.GetValue(dataDir));
+            Set("Partitions", parse.GetValue(partitions)?.ToString(CultureInfo.InvariantCulture));
+            Set("Store", parse.GetValue(store));
+            Set("ConnectionString", parse.GetValue(connection));
+            Set("SnapshotEvery", parse.GetValue(snapshotEvery)?.ToString(CultureInfo.InvariantCulture));
+            var seedList = parse.GetValue(seeds) ?? [];
+            for (var i = 0; i < seedList.Length; i++)
+            {
+                Set($"Seeds:{i}", seedList[i]);
+            }
+
+            return await RunAsync(overrides);
+        });
+        return command;
+    }
+
+    public static async Task<int> RunAsync(IDictionary<string, string?> overrides)
+    {
+        WebApplication app;
+        try
+        {
+            app = NodeHost.Build([], overrides);
+        }
+        catch (NodeConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync($"actorha node: invalid configuration: {e.Message}");
+            return ExitConfigurationError;
+        }
+        catch (PartitionCountMismatchException e)
+        {
+            await Console.Error.WriteLineAsync($"actorha node: refusing to start: {e.Message}");
+            return ExitStoreMismatch;
+        }
+
+        try
+        {
+            await app.RunAsync();
+            return 0;
+        }
+        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        {
+            await Console.Error.WriteLineAsync($"actorha node: cannot listen: {e.Message}");
+            return ExitConfigurationError;
+        }
+    }
+}

@@ -1,0 +1,13 @@
+using System.CommandLine;
+using ActorHa.Cli.Commands;
+
+var root = new RootCommand("ActorHa: a fault-tolerant, partitioned, event-sourced key/value store on an Akka.NET cluster.");
+root.Subcommands.Add(UpCommand.Create());
+root.Subcommands.Add(NodeCommand.Create());
+foreach (var command in KvCommands.Create())
+{
+    root.Subcommands.Add(command);
+}
+
+// Nodes and `up` handle SIGINT/SIGTERM themselves (graceful leave), so System.CommandLine must not.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

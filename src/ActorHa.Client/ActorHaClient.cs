@@ -1,0 +1,158 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ActorHa.Client;
+
+public sealed record KeyVersion(string Key, long Version);
+
+public sealed record KeyList(IReadOnlyList<KeyVersion> Keys, string? Next);
+
+/// <summary>An RFC 7807 problem as the API returns it; Extensions holds currentVersion and friends.</summary>
+public sealed record Problem(string? Type, string? Title, int? Status, string? Detail)
+{
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Extensions { get; init; }
+
+    public long? CurrentVersion => Extensions is not null && Extensions.TryGetValue("currentVersion", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
+}
+
+/// <summary>The outcome of one call: the HTTP status and either a result or a problem.</summary>
+public sealed record Outcome<T>(HttpStatusCode Status, T? Value, Problem? Problem, long? Version)
+{
+    public bool IsSuccess => (int)Status is >= 200 and < 300;
+}
+
+public sealed record ValueRead(byte[] Value, long Version);
+
+/// <summary>
+/// Typed client for a node's /v1 API, shared by the CLI, the launcher, benchmarks and specs so that
+/// all of them speak to ActorHa exactly as users do.
+/// </summary>
+public sealed class ActorHaClient(HttpClient http)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public Uri? BaseAddress => http.BaseAddress;
+
+    public static ActorHaClient For(string url, TimeSpan? timeout = null) =>
+        new(new HttpClient { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = timeout ?? TimeSpan.FromSeconds(30) });
+
+    public static string KeyPath(string key) => "v1/kv/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
+
+    /// <summary>expectedVersion: null = unconditional, 0 = create only (If-None-Match: *), n = If-Match: "n".</summary>
+    public async Task<Outcome<KeyVersion>> PutAsync(string key, byte[] value, long? expectedVersion = null, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, KeyPath(key)) { Content = new ByteArrayContent(value) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        AddPrecondition(request, expectedVersion);
+        using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+        return await ReadJsonAsync<KeyVersion>(response, ct).ConfigureAwait(false);
+    }
+
+    public async Task<Outcome<ValueRead>> GetAsync(string key, CancellationToken ct = default)
+    {
+        using var response = await http.GetAsync(KeyPath(key), ct).ConfigureAwait(false);
+        var version = ParseETag(response);
+        if (!response.IsSuccessStatusCode)
+        {
+            return new(response.StatusCode, null, await ReadProblemAsync(response, ct).ConfigureAwait(false), version);
+        }
+
+        var bytes = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
+        return new(response.StatusCode, new ValueRead(bytes, version ?? 0), null, version);
+    }
+
+    public async Task<Outcome<KeyVersion>> DeleteAsync(string key, long? expectedVersion = null, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Delete, KeyPath(key));
+        AddPrecondition(request, expectedVersion);
+        using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+        return await ReadJsonAsync<KeyVersion>(response, ct).ConfigureAwait(false);
+    }
+
+    public async Task<Outcome<KeyList>> ListAsync(string? prefix = null, int? limit = null, string? after = null, CancellationToken ct = default)
+    {
+        var query = new List<string>();
+        if (prefix is not null)
+        {
+            query.Add("prefix=" + Uri.EscapeDataString(prefix));
+        }
+
+        if (limit is not null)
+        {
+            query.Add("limit=" + limit.Value.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (after is not null)
+        {
+            query.Add("after=" + Uri.EscapeDataString(after));
+        }
+
+        using var response = await http.GetAsync("v1/kv" + (query.Count > 0 ? "?" + string.Join('&', query) : ""), ct).ConfigureAwait(false);
+        return await ReadJsonAsync<KeyList>(response, ct).ConfigureAwait(false);
+    }
+
+    public async Task<JsonDocument> ClusterAsync(CancellationToken ct = default)
+    {
+        using var response = await http.GetAsync("v1/cluster", ct).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        return await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), cancellationToken: ct).ConfigureAwait(false);
+    }
+
+    public async Task<bool> IsReadyAsync(CancellationToken ct = default)
+    {
+        try
+        {
+            using var response = await http.GetAsync("healthz/ready", ct).ConfigureAwait(false);
+            return response.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private static void AddPrecondition(HttpRequestMessage request, long? expectedVersion)
+    {
+        if (expectedVersion == 0)
+        {
+            request.Headers.TryAddWithoutValidation("If-None-Match", "*");
+        }
+        else if (expectedVersion is { } v)
+        {
+            request.Headers.TryAddWithoutValidation("If-Match", $"\"{v.ToString(CultureInfo.InvariantCulture)}\"");
+        }
+    }
+
+    private static long? ParseETag(HttpResponseMessage response) =>
+        response.Headers.ETag is { } etag && long.TryParse(etag.Tag.Trim('"'), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+
+    private static async Task<Outcome<T>> ReadJsonAsync<T>(HttpResponseMessage response, CancellationToken ct)
+    {
+        var version = ParseETag(response);
+        if (response.IsSuccessStatusCode)
+        {
+            return new(response.StatusCode, await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false), null, version);
+        }
+
+        return new(response.StatusCode, default, await ReadProblemAsync(response, ct).ConfigureAwait(false), version);
+    }
+
+    private static async Task<Problem?> ReadProblemAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (response.Content.Headers.ContentType?.MediaType != "application/problem+json")
+        {
+            return null;
+        }
+
+        return await response.Content.ReadFromJsonAsync<Problem>(Json, ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,140 @@
+using ActorHa.Domain;
+
+namespace ActorHa.Cluster;
+
+/// <summary>Which database holds the journal, the snapshots and the cluster's metadata.</summary>
+public enum StoreKind
+{
+    Sqlite,
+    Postgres,
+}
+
+/// <summary>
+/// Everything a node needs to join the cluster and serve its partitions. Bound from the "ActorHa"
+/// configuration section (appsettings.json, ACTORHA__* environment variables, command-line flags);
+/// README's configuration table documents every value.
+/// </summary>
+public sealed class ActorHaSettings
+{
+    public const string SectionName = "ActorHa";
+
+    /// <summary>System name; every node of one cluster must use the same. ACTORHA__CLUSTERNAME.</summary>
+    public string ClusterName { get; set; } = "actorha";
+
+    /// <summary>URL the HTTP API listens on. ACTORHA__HTTPURL.</summary>
+    public string HttpUrl { get; set; } = "http://127.0.0.1:8081";
+
+    /// <summary>Interface Akka remoting binds to. ACTORHA__HOST.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>Name other nodes use to reach this one (a container's service name). ACTORHA__PUBLICHOST.</summary>
+    public string? PublicHost { get; set; }
+
+    /// <summary>Akka remoting port. ACTORHA__PORT.</summary>
+    public int Port { get; set; } = 4051;
+
+    /// <summary>Seed node addresses "host:port"; empty = this node seeds itself. ACTORHA__SEEDS__0, __1 ….</summary>
+    public List<string> Seeds { get; set; } = [];
+
+    /// <summary>Number of data partitions, fixed when the cluster is first created. ACTORHA__PARTITIONS.</summary>
+    public int Partitions { get; set; } = PartitionMap.DefaultPartitionCount;
+
+    /// <summary>sqlite or postgres. ACTORHA__STORE.</summary>
+    public StoreKind Store { get; set; } = StoreKind.Sqlite;
+
+    /// <summary>Connection string; for SQLite defaults to a file under DataDir. ACTORHA__CONNECTIONSTRING.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Directory of the SQLite database. ACTORHA__DATADIR.</summary>
+    public string DataDir { get; set; } = "data";
+
+    /// <summary>A partition saves a snapshot after this many events. ACTORHA__SNAPSHOTEVERY.</summary>
+    public int SnapshotEvery { get; set; } = 1000;
+
+    /// <summary>How long a request waits for its partition before the API answers 503. ACTORHA__REQUESTTIMEOUT.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest value accepted, in bytes. ACTORHA__MAXVALUEBYTES.</summary>
+    public int MaxValueBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Directory of the HOCON files (failure detector, SBR, sharding timings). ACTORHA__HOCONDIR.</summary>
+    public string? HoconDir { get; set; }
+
+    public string EffectivePublicHost => string.IsNullOrWhiteSpace(PublicHost) ? Host : PublicHost;
+
+    public string EffectiveConnectionString => Store switch
+    {
+        _ when !string.IsNullOrWhiteSpace(ConnectionString) => ConnectionString,
+        StoreKind.Sqlite => $"Data Source={Path.GetFullPath(Path.Combine(DataDir, "actorha.db"))}",
+        _ => throw new InvalidOperationException("ActorHa:ConnectionString is required for the postgres store."),
+    };
+
+    /// <summary>Returns every problem with these settings, one sentence each; empty when they are usable.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(ClusterName))
+        {
+            problems.Add("ActorHa:ClusterName must not be empty.");
+        }
+
+        if (Port is < 0 or > 65535)
+        {
+            problems.Add($"ActorHa:Port must be between 0 and 65535, not {Port}.");
+        }
+
+        if (Partitions is < 1 or > PartitionMap.MaxPartitionCount)
+        {
+            problems.Add($"ActorHa:Partitions must be between 1 and {PartitionMap.MaxPartitionCount}, not {Partitions}.");
+        }
+
+        if (SnapshotEvery < 1)
+        {
+            problems.Add($"ActorHa:SnapshotEvery must be at least 1, not {SnapshotEvery}.");
+        }
+
+        if (RequestTimeout <= TimeSpan.Zero)
+        {
+            problems.Add("ActorHa:RequestTimeout must be positive.");
+        }
+
+        if (MaxValueBytes < 1)
+        {
+            problems.Add("ActorHa:MaxValueBytes must be positive.");
+        }
+
+        if (!Uri.TryCreate(HttpUrl, UriKind.Absolute, out var http) || (http.Scheme != Uri.UriSchemeHttp && http.Scheme != Uri.UriSchemeHttps))
+        {
+            problems.Add($"ActorHa:HttpUrl must be an absolute http:// or https:// URL, not '{HttpUrl}'.");
+        }
+
+        if (Store == StoreKind.Postgres && string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            problems.Add("ActorHa:ConnectionString is required when ActorHa:Store is postgres.");
+        }
+
+        foreach (var seed in Seeds)
+        {
+            if (!TryParseHostPort(seed, out _, out _))
+            {
+                problems.Add($"ActorHa:Seeds entry '{seed}' is not host:port.");
+            }
+        }
+
+        return problems;
+    }
+
+    public static bool TryParseHostPort(string text, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        host = text[..colon];
+        return true;
+    }
+}

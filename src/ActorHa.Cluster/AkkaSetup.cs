@@ -1,0 +1,89 @@
+using ActorHa.Cluster.Membership;
+using ActorHa.Cluster.Partitions;
+using ActorHa.Cluster.Persistence;
+using ActorHa.Domain;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ActorHa.Cluster;
+
+public static class AkkaSetup
+{
+    /// <summary>
+    /// The whole ActorHa actor system as a list of features. Timings with no fluent option (failure
+    /// detector, split-brain resolver, sharding) come from the HOCON files in hocon/, shared with the specs.
+    /// </summary>
+    public static IServiceCollection AddActorHaCluster(this IServiceCollection services, ActorHaSettings settings)
+    {
+        var map = new PartitionMap(settings.Partitions);
+        var upSince = new UpSinceLog();
+        services.AddSingleton(settings);
+        services.AddSingleton(map);
+        services.AddSingleton(upSince);
+        services.AddSingleton<PartitionClient>();
+        services.AddSingleton<ClusterView>();
+
+        return services.AddAkka(settings.ClusterName, (builder, _) =>
+        {
+            foreach (var file in HoconFiles.Find(settings.HoconDir))
+            {
+                builder.AddHoconFile(file, HoconAddMode.Prepend);
+            }
+
+            var selfSeed = $"{settings.EffectivePublicHost}:{settings.Port}";
+            var seeds = settings.Seeds.Count > 0 ? settings.Seeds : [selfSeed];
+            builder
+                .ConfigureLoggers(loggers =>
+                {
+                    loggers.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                    loggers.ClearLoggers();
+                    loggers.AddLoggerFactory();
+                })
+                .WithRemoting(new RemoteOptions
+                {
+                    HostName = settings.Host,
+                    Port = settings.Port,
+                    PublicHostName = settings.EffectivePublicHost,
+                })
+                .WithClustering(new ClusterOptions
+                {
+                    Roles = [PartitionsSetup.Role],
+                    SeedNodes = seeds.Select(s => $"akka.tcp://{settings.ClusterName}@{s}").ToArray(),
+                })
+                .WithKvPersistence(settings)
+                .WithPartitions(settings, map)
+                .WithMembershipTracking(upSince);
+        });
+    }
+}
+
+/// <summary>Finds the shipped HOCON files: an explicit directory, else hocon/ next to the program or above the working directory.</summary>
+public static class HoconFiles
+{
+    public static IReadOnlyList<string> Find(string? directory)
+    {
+        var dir = directory ?? Candidates().FirstOrDefault(Directory.Exists);
+        if (dir is null)
+        {
+            return [];
+        }
+
+        if (!Directory.Exists(dir))
+        {
+            throw new DirectoryNotFoundException($"The HOCON directory '{dir}' (ActorHa:HoconDir) does not exist.");
+        }
+
+        return Directory.GetFiles(dir, "*.conf").Order(StringComparer.Ordinal).ToList();
+    }
+
+    private static IEnumerable<string> Candidates()
+    {
+        yield return Path.Combine(AppContext.BaseDirectory, "hocon");
+        for (var d = new DirectoryInfo(Directory.GetCurrentDirectory()); d is not null; d = d.Parent)
+        {
+            yield return Path.Combine(d.FullName, "hocon");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using ActorHa.Cluster.Partitions;
+using ActorHa.Domain;
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+
+namespace ActorHa.Cluster.Membership;
+
+public sealed record MemberView(string Address, string Status, bool Reachable, IReadOnlyList<string> Roles, DateTimeOffset? UpSince, bool IsSelf, bool IsLeader);
+
+public sealed record PartitionView(int Partition, string? Owner, string State);
+
+public sealed record ClusterSnapshot(string Self, string? Leader, IReadOnlyList<MemberView> Members, IReadOnlyList<PartitionView> Partitions);
+
+/// <summary>A read model of the cluster for the API: membership from Akka.Cluster, partition owners from sharding.</summary>
+public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince)
+{
+    private static readonly TimeSpan StatsTimeout = TimeSpan.FromSeconds(3);
+
+    private Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(system);
+
+    public bool SelfIsUp => Cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up;
+
+    public async Task<ClusterSnapshot> GetAsync(CancellationToken cancellationToken = default)
+    {
+        var state = Cluster.State;
+        var unreachable = state.Unreachable.Select(m => m.UniqueAddress).ToHashSet();
+        var members = state.Members
+            .Select(m => new MemberView(
+                m.Address.ToString(),
+                m.Status.ToString(),
+                !unreachable.Contains(m.UniqueAddress),
+                m.Roles.OrderBy(r => r, StringComparer.Ordinal).ToList(),
+                upSince.For(m.UniqueAddress),
+                m.UniqueAddress.Equals(Cluster.SelfUniqueAddress),
+                m.Address.Equals(state.Leader)))
+            .ToList();
+
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            var stats = await region.ActorRef.Ask<ClusterShardingStats>(new GetClusterShardingStats(StatsTimeout), StatsTimeout + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            foreach (var (address, regionStats) in stats.Regions)
+            {
+                foreach (var shard in regionStats.Stats.Keys)
+                {
+                    owners[shard] = address.ToString();
+                }
+            }
+        }
+        catch (AskTimeoutException)
+        {
+            // Owners unknown: every partition reports "unknown" rather than failing the whole view.
+        }
+
+        var partitions = map.All
+            .Select(p => owners.TryGetValue(p.ToString(), out var owner)
+                ? new PartitionView(p.Value, owner, "running")
+                : new PartitionView(p.Value, null, owners.Count == 0 ? "unknown" : "unassigned"))
+            .ToList();
+
+        return new ClusterSnapshot(Cluster.SelfAddress.ToString(), state.Leader?.ToString(), members, partitions);
+    }
+
+    /// <summary>Ready = this member is Up and the coordinator knows our shard region (it can host and route partitions).</summary>
+    public async Task<(bool Ready, string Reason)> ReadinessAsync(CancellationToken cancellationToken = default)
+    {
+        if (!SelfIsUp)
+        {
+            return (false, $"member status is {Cluster.SelfMember.Status}");
+        }
+
+        try
+        {
+            var regions = await region.ActorRef.Ask<CurrentRegions>(GetCurrentRegions.Instance, TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+            return regions.Regions.Contains(Cluster.SelfAddress)
+                ? (true, "up")
+                : (false, "shard region not registered with the coordinator yet");
+        }
+        catch (AskTimeoutException)
+        {
+            return (false, "shard coordinator did not answer");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+using ActorHa.Domain;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+
+namespace ActorHa.Cluster.Partitions;
+
+/// <summary>Messages the partition actors understand besides the domain protocol.</summary>
+public static class PartitionControl
+{
+    /// <summary>Stop once the writes in flight are durable and answered (sharding's hand-off message).</summary>
+    public sealed record Stop
+    {
+        public static readonly Stop Instance = new();
+    }
+
+    /// <summary>Fault injection for specs and chaos runs: the partition throws, its supervisor restarts it.</summary>
+    public sealed record InjectFailure(string Reason);
+
+    /// <summary><see cref="InjectFailure"/> addressed through the shard region.</summary>
+    public sealed record InjectFailureFor(PartitionId Partition, string Reason);
+}
+
+/// <summary>
+/// One data partition: an event-sourced actor that owns every key hashing to it. The actor is thin:
+/// <see cref="PartitionState"/> decides and applies, the actor persists, then replies.
+/// Writes are group-committed: while one batch is being written, newly arrived writes queue up and
+/// go to the journal together as the next batch, each acknowledged only after its batch is durable.
+/// Reads answer from the committed state, which never contains an unacknowledged write.
+/// </summary>
+public sealed class PartitionActor : ReceivePersistentActor
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly PartitionId _partition;
+    private readonly int _snapshotEvery;
+    private readonly TimeProvider _clock;
+
+    private PartitionState _state = PartitionState.Empty;
+    private List<(IWriteCommand Command, IActorRef ReplyTo)> _queued = [];
+    private List<(IActorRef ReplyTo, IPartitionReply Reply)>? _inFlight;
+    private int _eventsSinceSnapshot;
+    private bool _stopRequested;
+
+    public PartitionActor(PartitionId partition, int snapshotEvery, TimeProvider clock)
+    {
+        _partition = partition;
+        _snapshotEvery = snapshotEvery;
+        _clock = clock;
+
+        Recover<SnapshotOffer>(offer => _state = (PartitionState)offer.Snapshot);
+        Recover<IPartitionEvent>(e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+        });
+        Recover<RecoveryCompleted>(_ => _log.Debug("Partition {0} recovered {1} keys at sequence number {2}", _partition, _state.Entries.Count, LastSequenceNr));
+
+        Command<Queries.Get>(get => Sender.Tell(_state.Answer(get)));
+        Command<Queries.ListKeys>(list => Sender.Tell(_state.Answer(list)));
+        Command<IWriteCommand>(command =>
+        {
+            _queued.Add((command, Sender));
+            if (_inFlight is null)
+            {
+                WriteQueued();
+            }
+        });
+        Command<SaveSnapshotSuccess>(success =>
+            DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(failure =>
+            _log.Warning(failure.Cause, "Partition {0} could not save a snapshot; it will recover from older events", _partition));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failure => _log.Warning(failure.Cause, "Partition {0} could not delete old snapshots", _partition));
+        Command<PartitionControl.Stop>(_ =>
+        {
+            _stopRequested = true;
+            if (_inFlight is null)
+            {
+                Context.Stop(Self);
+            }
+        });
+        Command<PartitionControl.InjectFailure>(fault => throw new InjectedFailureException(fault.Reason));
+    }
+
+    public override string PersistenceId => PersistenceIdFor(_partition);
+
+    public static string PersistenceIdFor(PartitionId partition) => $"partition-{partition}";
+
+    public static Props Props(PartitionId partition, int snapshotEvery, TimeProvider? clock = null) =>
+        Akka.Actor.Props.Create(() => new PartitionActor(partition, snapshotEvery, clock ?? TimeProvider.System));
+
+    private void WriteQueued()
+    {
+        var batch = _queued;
+        _queued = [];
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(_clock.GetUtcNow().ToUnixTimeMilliseconds());
+
+        // Decide every command against a tentative state that already contains the batch's earlier events,
+        // so two writes to one key in one batch get consecutive versions and CAS sees its predecessor.
+        var tentative = _state;
+        var events = new List<IPartitionEvent>(batch.Count);
+        var replies = new List<(IActorRef, IPartitionReply)>(batch.Count);
+        foreach (var (command, replyTo) in batch)
+        {
+            if (Keys.Validate(command.Key) is { } problem)
+            {
+                replies.Add((replyTo, new Replies.InvalidKey(command.Key, problem)));
+                continue;
+            }
+
+            var decision = tentative.Decide(command, now);
+            if (decision.Event is { } e)
+            {
+                tentative = tentative.Apply(e);
+                events.Add(e);
+            }
+
+            replies.Add((replyTo, decision.Reply));
+        }
+
+        if (events.Count == 0)
+        {
+            // Rejections decided against committed state only: safe to answer now.
+            Reply(replies);
+            return;
+        }
+
+        // Every reply of the batch, rejections included, waits for the write: a rejection may have been
+        // decided against an earlier write of this batch that is not durable yet.
+        _inFlight = replies;
+        var remaining = events.Count;
+        PersistAllAsync(events, e =>
+        {
+            _state = _state.Apply(e);
+            _eventsSinceSnapshot++;
+            if (--remaining == 0)
+            {
+                OnBatchDurable();
+            }
+        });
+    }
+
+    private void OnBatchDurable()
+    {
+        var replies = _inFlight!;
+        _inFlight = null;
+        Reply(replies);
+
+        if (_eventsSinceSnapshot >= _snapshotEvery)
+        {
+            _eventsSinceSnapshot = 0;
+            SaveSnapshot(_state);
+        }
+
+        if (_queued.Count > 0)
+        {
+            WriteQueued();
+        }
+        else if (_stopRequested)
+        {
+            Context.Stop(Self);
+        }
+    }
+
+    private static void Reply(List<(IActorRef ReplyTo, IPartitionReply Reply)> replies)
+    {
+        foreach (var (replyTo, reply) in replies)
+        {
+            replyTo.Tell(reply);
+        }
+    }
+
+    protected override void PostStop()
+    {
+        // Whatever is still waiting learns now that it must retry, instead of waiting out its timeout.
+        // For a write in flight the outcome is unknown (the journal may have committed it): the client
+        // must treat the retry as indeterminate, which is why the reply is Unavailable, not a rejection.
+        var unavailable = new Replies.Unavailable($"partition {_partition} stopped", TimeSpan.FromSeconds(1));
+        foreach (var (replyTo, _) in _inFlight ?? [])
+        {
+            replyTo.Tell(unavailable);
+        }
+
+        foreach (var (_, replyTo) in _queued)
+        {
+            replyTo.Tell(unavailable);
+        }
+
+        _inFlight = null;
+        _queued = [];
+        base.PostStop();
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error(cause, "Partition {0} failed to persist at sequence number {1}; stopping so its supervisor restarts it", _partition, sequenceNr);
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _log.Error(reason, "Partition {0} failed to recover; its supervisor will retry", _partition);
+        base.OnRecoveryFailure(reason, message);
+    }
+}
+
+public sealed class InjectedFailureException(string reason) : Exception(reason);

@@ -1,0 +1,46 @@
+using ActorHa.Domain;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+
+namespace ActorHa.Cluster.Partitions;
+
+/// <summary>Registry key of the shard region that hosts the partitions.</summary>
+public sealed class PartitionRegion;
+
+/// <summary>Registry key of the <see cref="PartitionStarter"/>.</summary>
+public sealed class PartitionStarterKey;
+
+public static class PartitionsSetup
+{
+    public const string TypeName = "partition";
+    public const string Role = "kv";
+
+    /// <summary>Cluster sharding of the partitions, one shard per partition, all started eagerly.</summary>
+    public static AkkaConfigurationBuilder WithPartitions(this AkkaConfigurationBuilder builder, ActorHaSettings settings, PartitionMap map)
+    {
+        return builder
+            .WithShardRegion<PartitionRegion>(
+                TypeName,
+                entityId =>
+                {
+                    var partition = PartitionId.Parse(entityId);
+                    return PartitionSupervisor.Props(partition, PartitionActor.Props(partition, settings.SnapshotEvery));
+                },
+                new PartitionMessageExtractor(map),
+                new ShardOptions
+                {
+                    Role = Role,
+                    StateStoreMode = StateStoreMode.DData,
+                    RememberEntities = false,
+                    // A partition is never idle in the sense that matters: passivating it would only add a recovery.
+                    ShouldPassivateIdleEntities = false,
+                    HandOffStopMessage = PartitionControl.Stop.Instance,
+                })
+            .WithActors((system, registry) =>
+            {
+                var region = registry.Get<PartitionRegion>();
+                registry.Register<PartitionStarterKey>(system.ActorOf(PartitionStarter.Props(region, map), "partition-starter"));
+            });
+    }
+}

@@ -1,0 +1,225 @@
+using System.Runtime.Serialization;
+using System.Text;
+using ActorHa.Domain;
+using Akka.Actor;
+using Akka.Serialization;
+
+namespace ActorHa.Cluster.Persistence;
+
+/// <summary>
+/// Binary serializer for everything ActorHa stores or sends between nodes. Manifests are short,
+/// explicit and never derived from CLR type names: the journal outlives the code, so a manifest,
+/// once written, must be readable forever. Add a new manifest (".v2") rather than change a layout.
+/// </summary>
+public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    public const int Id = 4701;
+
+    // Persisted: never change their meaning.
+    public const string WrittenManifest = "kv.written.v1";
+    public const string DeletedManifest = "kv.deleted.v1";
+    public const string SnapshotManifest = "kv.snapshot.v1";
+
+    // Wire only: must match across the nodes of one cluster (rolling upgrades keep them stable too).
+    private const string PutManifest = "cmd.put";
+    private const string DeleteManifest = "cmd.delete";
+    private const string GetManifest = "q.get";
+    private const string ListManifest = "q.list";
+    private const string WrittenReply = "r.written";
+    private const string DeletedReply = "r.deleted";
+    private const string FoundReply = "r.found";
+    private const string NotFoundReply = "r.notfound";
+    private const string MismatchReply = "r.mismatch";
+    private const string InvalidKeyReply = "r.invalidkey";
+    private const string PageReply = "r.page";
+    private const string UnavailableReply = "r.unavailable";
+
+    public static readonly IReadOnlyList<Type> BoundTypes =
+    [
+        typeof(Events.ValueWritten), typeof(Events.ValueDeleted), typeof(PartitionState),
+        typeof(Commands.Put), typeof(Commands.Delete), typeof(Queries.Get), typeof(Queries.ListKeys),
+        typeof(Replies.Written), typeof(Replies.Deleted), typeof(Replies.Found), typeof(Replies.NotFound),
+        typeof(Replies.VersionMismatch), typeof(Replies.InvalidKey), typeof(Replies.KeyPage), typeof(Replies.Unavailable),
+    ];
+
+    public override int Identifier => Id;
+
+    public override string Manifest(object o) => o switch
+    {
+        Events.ValueWritten => WrittenManifest,
+        Events.ValueDeleted => DeletedManifest,
+        PartitionState => SnapshotManifest,
+        Commands.Put => PutManifest,
+        Commands.Delete => DeleteManifest,
+        Queries.Get => GetManifest,
+        Queries.ListKeys => ListManifest,
+        Replies.Written => WrittenReply,
+        Replies.Deleted => DeletedReply,
+        Replies.Found => FoundReply,
+        Replies.NotFound => NotFoundReply,
+        Replies.VersionMismatch => MismatchReply,
+        Replies.InvalidKey => InvalidKeyReply,
+        Replies.KeyPage => PageReply,
+        Replies.Unavailable => UnavailableReply,
+        _ => throw new ArgumentException($"{nameof(KvSerializer)} cannot serialize {o.GetType()}.", nameof(o)),
+    };
+
+    public override byte[] ToBinary(object obj)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            Write(w, obj);
+        }
+
+        return stream.ToArray();
+    }
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
+        return manifest switch
+        {
+            WrittenManifest => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r)),
+            DeletedManifest => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r)),
+            SnapshotManifest => ReadSnapshot(r),
+            PutManifest => new Commands.Put(r.ReadString(), ReadBytes(r), ReadOptionalLong(r)),
+            DeleteManifest => new Commands.Delete(r.ReadString(), ReadOptionalLong(r)),
+            GetManifest => new Queries.Get(r.ReadString()),
+            ListManifest => new Queries.ListKeys(new PartitionId(r.ReadInt32()), r.ReadString(), r.ReadBoolean() ? r.ReadString() : null, r.ReadInt32()),
+            WrittenReply => new Replies.Written(r.ReadString(), r.ReadInt64(), r.ReadBoolean()),
+            DeletedReply => new Replies.Deleted(r.ReadString(), r.ReadInt64()),
+            FoundReply => new Replies.Found(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r), ReadTime(r)),
+            NotFoundReply => new Replies.NotFound(r.ReadString()),
+            MismatchReply => new Replies.VersionMismatch(r.ReadString(), r.ReadInt64(), r.ReadInt64()),
+            InvalidKeyReply => new Replies.InvalidKey(r.ReadString(), r.ReadString()),
+            PageReply => ReadPage(r),
+            UnavailableReply => new Replies.Unavailable(r.ReadString(), TimeSpan.FromTicks(r.ReadInt64())),
+            _ => throw new SerializationException($"{nameof(KvSerializer)} does not know the manifest '{manifest}'."),
+        };
+    }
+
+    private static void Write(BinaryWriter w, object obj)
+    {
+        switch (obj)
+        {
+            case Events.ValueWritten e:
+                w.Write(e.Key); WriteBytes(w, e.Value); w.Write(e.Version); WriteTime(w, e.At);
+                break;
+            case Events.ValueDeleted e:
+                w.Write(e.Key); w.Write(e.Version); WriteTime(w, e.At);
+                break;
+            case PartitionState s:
+                WriteSnapshot(w, s);
+                break;
+            case Commands.Put c:
+                w.Write(c.Key); WriteBytes(w, c.Value); WriteOptionalLong(w, c.ExpectedVersion);
+                break;
+            case Commands.Delete c:
+                w.Write(c.Key); WriteOptionalLong(w, c.ExpectedVersion);
+                break;
+            case Queries.Get q:
+                w.Write(q.Key);
+                break;
+            case Queries.ListKeys q:
+                w.Write(q.Partition.Value); w.Write(q.Prefix); w.Write(q.After is not null);
+                if (q.After is not null)
+                {
+                    w.Write(q.After);
+                }
+
+                w.Write(q.Limit);
+                break;
+            case Replies.Written r:
+                w.Write(r.Key); w.Write(r.Version); w.Write(r.Created);
+                break;
+            case Replies.Deleted r:
+                w.Write(r.Key); w.Write(r.Version);
+                break;
+            case Replies.Found r:
+                w.Write(r.Key); WriteBytes(w, r.Value); w.Write(r.Version); WriteTime(w, r.CreatedAt); WriteTime(w, r.UpdatedAt);
+                break;
+            case Replies.NotFound r:
+                w.Write(r.Key);
+                break;
+            case Replies.VersionMismatch r:
+                w.Write(r.Key); w.Write(r.ExpectedVersion); w.Write(r.CurrentVersion);
+                break;
+            case Replies.InvalidKey r:
+                w.Write(r.Key); w.Write(r.Reason);
+                break;
+            case Replies.KeyPage r:
+                w.Write(r.Partition.Value); w.Write(r.Keys.Count);
+                foreach (var kv in r.Keys)
+                {
+                    w.Write(kv.Key); w.Write(kv.Version);
+                }
+
+                break;
+            case Replies.Unavailable r:
+                w.Write(r.Reason); w.Write(r.RetryAfter.Ticks);
+                break;
+            default:
+                throw new ArgumentException($"{nameof(KvSerializer)} cannot serialize {obj.GetType()}.", nameof(obj));
+        }
+    }
+
+    private static void WriteSnapshot(BinaryWriter w, PartitionState state)
+    {
+        w.Write(state.Entries.Count);
+        foreach (var (key, e) in state.Entries)
+        {
+            w.Write(key); WriteBytes(w, e.Value); w.Write(e.Version); WriteTime(w, e.CreatedAt); WriteTime(w, e.UpdatedAt); w.Write(e.Deleted);
+        }
+    }
+
+    private static PartitionState ReadSnapshot(BinaryReader r)
+    {
+        var count = r.ReadInt32();
+        var entries = new KeyValuePair<string, Entry>[count];
+        for (var i = 0; i < count; i++)
+        {
+            var key = r.ReadString();
+            entries[i] = new(key, new Entry(ReadBytes(r), r.ReadInt64(), ReadTime(r), ReadTime(r), r.ReadBoolean()));
+        }
+
+        return PartitionState.FromEntries(entries);
+    }
+
+    private static Replies.KeyPage ReadPage(BinaryReader r)
+    {
+        var partition = new PartitionId(r.ReadInt32());
+        var count = r.ReadInt32();
+        var keys = new KeyVersion[count];
+        for (var i = 0; i < count; i++)
+        {
+            keys[i] = new KeyVersion(r.ReadString(), r.ReadInt64());
+        }
+
+        return new Replies.KeyPage(partition, keys);
+    }
+
+    private static void WriteBytes(BinaryWriter w, byte[] bytes)
+    {
+        w.Write(bytes.Length);
+        w.Write(bytes);
+    }
+
+    private static byte[] ReadBytes(BinaryReader r) => r.ReadBytes(r.ReadInt32());
+
+    // Unix milliseconds, UTC: what every store and client understands; sub-millisecond precision is not kept.
+    private static void WriteTime(BinaryWriter w, DateTimeOffset t) => w.Write(t.ToUnixTimeMilliseconds());
+
+    private static DateTimeOffset ReadTime(BinaryReader r) => DateTimeOffset.FromUnixTimeMilliseconds(r.ReadInt64());
+
+    private static void WriteOptionalLong(BinaryWriter w, long? value)
+    {
+        w.Write(value.HasValue);
+        if (value.HasValue)
+        {
+            w.Write(value.Value);
+        }
+    }
+
+    private static long? ReadOptionalLong(BinaryReader r) => r.ReadBoolean() ? r.ReadInt64() : null;
+}

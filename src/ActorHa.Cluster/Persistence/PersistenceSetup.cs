@@ -1,0 +1,45 @@
+using ActorHa.Domain;
+using Akka.Hosting;
+using Akka.Persistence.Hosting;
+using Akka.Persistence.Journal;
+using Akka.Persistence.Sql.Hosting;
+
+namespace ActorHa.Cluster.Persistence;
+
+public static class PersistenceSetup
+{
+    /// <summary>Every partition event carries this tag, so query-side consumers (watch feeds) can follow all partitions.</summary>
+    public const string AllEventsTag = "kv";
+
+    /// <summary>Journal and snapshot store on Akka.Persistence.Sql, plus the explicit serializer for our events.</summary>
+    public static AkkaConfigurationBuilder WithKvPersistence(this AkkaConfigurationBuilder builder, ActorHaSettings settings)
+    {
+        var (provider, mapping) = settings.Store switch
+        {
+            StoreKind.Sqlite => (LinqToDB.ProviderName.SQLiteMS, DatabaseMapping.Sqlite),
+            StoreKind.Postgres => (LinqToDB.ProviderName.PostgreSQL15, DatabaseMapping.PostgreSql),
+            _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Store, "Unknown store."),
+        };
+
+        return builder
+            .WithCustomSerializer("actorha-kv", KvSerializer.BoundTypes, system => new KvSerializer(system))
+            .WithSqlPersistence(
+                connectionString: settings.EffectiveConnectionString,
+                providerName: provider,
+                mode: PersistenceMode.Both,
+                autoInitialize: true,
+                databaseMapping: mapping,
+                journalBuilder: journal => journal.AddWriteEventAdapter<KvEventTagger>("kv-tagger", [typeof(IPartitionEvent)]));
+    }
+}
+
+/// <summary>Tags partition events for Akka.Persistence.Query (events-by-tag), without the actor knowing.</summary>
+public sealed class KvEventTagger : IWriteEventAdapter
+{
+    private static readonly System.Collections.Immutable.IImmutableSet<string> Tags =
+        System.Collections.Immutable.ImmutableHashSet.Create(PersistenceSetup.AllEventsTag);
+
+    public string Manifest(object evt) => string.Empty;
+
+    public object ToJournal(object evt) => new Tagged(evt, Tags);
+}

@@ -1,0 +1,128 @@
+using System.Collections.Immutable;
+
+namespace ActorHa.Domain;
+
+/// <summary>One key's latest state. A deleted key stays as a tombstone so its version keeps growing.</summary>
+public sealed record Entry(byte[] Value, long Version, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, bool Deleted)
+{
+    public bool IsLive => !Deleted;
+}
+
+/// <summary>The outcome of deciding a command: at most one event to persist, and the reply to send once it is durable.</summary>
+public readonly record struct Decision(IPartitionEvent? Event, IPartitionReply Reply);
+
+/// <summary>
+/// A partition's keys. Pure and immutable: <see cref="Decide"/> never changes state, <see cref="Apply"/>
+/// returns a new state, so the actor can decide a batch of commands against a tentative state and only
+/// make it visible once the batch is durable.
+/// </summary>
+public sealed class PartitionState
+{
+    public static readonly PartitionState Empty = new(ImmutableSortedDictionary.Create<string, Entry>(StringComparer.Ordinal));
+
+    private PartitionState(ImmutableSortedDictionary<string, Entry> entries) => Entries = entries;
+
+    /// <summary>Every key ever written, tombstones included, in ordinal key order.</summary>
+    public ImmutableSortedDictionary<string, Entry> Entries { get; }
+
+    public int LiveCount => Entries.Count(e => e.Value.IsLive);
+
+    public static PartitionState FromEntries(IEnumerable<KeyValuePair<string, Entry>> entries) =>
+        new(ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, entries));
+
+    public Entry? Find(string key) => Entries.TryGetValue(key, out var entry) ? entry : null;
+
+    public Decision Decide(IWriteCommand command, DateTimeOffset now) => command switch
+    {
+        Commands.Put put => DecidePut(put, now),
+        Commands.Delete delete => DecideDelete(delete, now),
+        _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown write command."),
+    };
+
+    public IPartitionReply Answer(Queries.Get get)
+    {
+        var entry = Find(get.Key);
+        return entry is { IsLive: true }
+            ? new Replies.Found(get.Key, entry.Value, entry.Version, entry.CreatedAt, entry.UpdatedAt)
+            : new Replies.NotFound(get.Key);
+    }
+
+    public Replies.KeyPage Answer(Queries.ListKeys list)
+    {
+        var page = new List<KeyVersion>(Math.Min(list.Limit, 1024));
+        // Ordinal order puts every key with the prefix in one contiguous run; skip to it, stop after it.
+        foreach (var (key, entry) in Entries)
+        {
+            if (page.Count >= list.Limit)
+            {
+                break;
+            }
+
+            var afterCursor = list.After is null || string.CompareOrdinal(key, list.After) > 0;
+            if (!afterCursor || !entry.IsLive)
+            {
+                continue;
+            }
+
+            if (key.StartsWith(list.Prefix, StringComparison.Ordinal))
+            {
+                page.Add(new KeyVersion(key, entry.Version));
+            }
+            else if (string.CompareOrdinal(key, list.Prefix) > 0)
+            {
+                break;
+            }
+        }
+
+        return new Replies.KeyPage(list.Partition, page);
+    }
+
+    public PartitionState Apply(IPartitionEvent @event) => @event switch
+    {
+        Events.ValueWritten written => new PartitionState(Entries.SetItem(written.Key, Written(Find(written.Key), written))),
+        Events.ValueDeleted deleted => new PartitionState(Entries.SetItem(deleted.Key, Deleted(Find(deleted.Key), deleted))),
+        _ => throw new ArgumentOutOfRangeException(nameof(@event), @event, "Unknown event."),
+    };
+
+    private Decision DecidePut(Commands.Put put, DateTimeOffset now)
+    {
+        var current = Find(put.Key);
+        var liveVersion = current is { IsLive: true } ? current.Version : 0;
+        if (put.ExpectedVersion is { } expected && expected != liveVersion)
+        {
+            return new Decision(null, new Replies.VersionMismatch(put.Key, expected, liveVersion));
+        }
+
+        // Versions continue past a tombstone: a re-created key never reuses a version a reader may have seen.
+        var version = (current?.Version ?? 0) + 1;
+        return new Decision(
+            new Events.ValueWritten(put.Key, put.Value, version, now),
+            new Replies.Written(put.Key, version, Created: liveVersion == 0));
+    }
+
+    private Decision DecideDelete(Commands.Delete delete, DateTimeOffset now)
+    {
+        var current = Find(delete.Key);
+        var liveVersion = current is { IsLive: true } ? current.Version : 0;
+        if (delete.ExpectedVersion is { } expected && expected != liveVersion)
+        {
+            return new Decision(null, new Replies.VersionMismatch(delete.Key, expected, liveVersion));
+        }
+
+        if (liveVersion == 0)
+        {
+            return new Decision(null, new Replies.NotFound(delete.Key));
+        }
+
+        var version = current!.Version + 1;
+        return new Decision(new Events.ValueDeleted(delete.Key, version, now), new Replies.Deleted(delete.Key, version));
+    }
+
+    private static Entry Written(Entry? current, Events.ValueWritten e) =>
+        current is { IsLive: true }
+            ? current with { Value = e.Value, Version = e.Version, UpdatedAt = e.At }
+            : new Entry(e.Value, e.Version, e.At, e.At, Deleted: false);
+
+    private static Entry Deleted(Entry? current, Events.ValueDeleted e) =>
+        new(Array.Empty<byte>(), e.Version, current?.CreatedAt ?? e.At, e.At, Deleted: true);
+}

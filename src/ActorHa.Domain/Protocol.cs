@@ -1,0 +1,69 @@
+namespace ActorHa.Domain;
+
+/// <summary>Anything a partition accepts; routed by <see cref="IKeyed.Key"/> or by an explicit partition.</summary>
+public interface IPartitionMessage;
+
+/// <summary>A message addressed to the partition that owns its key.</summary>
+public interface IKeyed : IPartitionMessage
+{
+    string Key { get; }
+}
+
+/// <summary>Changes a key: decided against the state, persisted, then acknowledged.</summary>
+public interface IWriteCommand : IKeyed;
+
+public interface IPartitionEvent
+{
+    string Key { get; }
+
+    long Version { get; }
+}
+
+public interface IPartitionReply;
+
+public static class Commands
+{
+    /// <summary>Write a value. ExpectedVersion: null = unconditional, 0 = create only, n = compare-and-set.</summary>
+    public sealed record Put(string Key, byte[] Value, long? ExpectedVersion = null) : IWriteCommand;
+
+    /// <summary>Delete a key (leaves a tombstone). ExpectedVersion: null = unconditional, n = compare-and-delete.</summary>
+    public sealed record Delete(string Key, long? ExpectedVersion = null) : IWriteCommand;
+}
+
+public static class Queries
+{
+    public sealed record Get(string Key) : IKeyed;
+
+    /// <summary>Live keys of one partition starting with Prefix, ordinal order, strictly after After.</summary>
+    public sealed record ListKeys(PartitionId Partition, string Prefix, string? After, int Limit) : IPartitionMessage;
+}
+
+public static class Events
+{
+    public sealed record ValueWritten(string Key, byte[] Value, long Version, DateTimeOffset At) : IPartitionEvent;
+
+    public sealed record ValueDeleted(string Key, long Version, DateTimeOffset At) : IPartitionEvent;
+}
+
+public static class Replies
+{
+    public sealed record Written(string Key, long Version, bool Created) : IPartitionReply;
+
+    public sealed record Deleted(string Key, long Version) : IPartitionReply;
+
+    public sealed record Found(string Key, byte[] Value, long Version, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt) : IPartitionReply;
+
+    public sealed record NotFound(string Key) : IPartitionReply;
+
+    /// <summary>A conditional write did not match. CurrentVersion is 0 when the key is absent or deleted.</summary>
+    public sealed record VersionMismatch(string Key, long ExpectedVersion, long CurrentVersion) : IPartitionReply;
+
+    public sealed record InvalidKey(string Key, string Reason) : IPartitionReply;
+
+    public sealed record KeyPage(PartitionId Partition, IReadOnlyList<KeyVersion> Keys) : IPartitionReply;
+
+    /// <summary>The partition could not answer (restarting, moving, journal down). Safe to retry after RetryAfter.</summary>
+    public sealed record Unavailable(string Reason, TimeSpan RetryAfter) : IPartitionReply;
+}
+
+public readonly record struct KeyVersion(string Key, long Version);

@@ -1,0 +1,318 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using ActorHa.Client;
+
+namespace ActorHa.Launcher;
+
+public sealed record LocalClusterOptions
+{
+    public int Nodes { get; init; } = 3;
+
+    public int BaseHttpPort { get; init; } = 8081;
+
+    public int BaseAkkaPort { get; init; } = 4051;
+
+    public string Host { get; init; } = "127.0.0.1";
+
+    public string DataDir { get; init; } = "data";
+
+    public int Partitions { get; init; } = 32;
+
+    /// <summary>The node program (actorha.dll); defaults to the program that is running.</summary>
+    public string? NodeProgram { get; init; }
+
+    /// <summary>Extra ActorHa settings for every node, as configuration keys (e.g. "ActorHa:SnapshotEvery").</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>One node process of a <see cref="LocalCluster"/>.</summary>
+public sealed class LocalNode
+{
+    internal LocalNode(int index, string httpUrl, int akkaPort, string logFile)
+    {
+        Index = index;
+        HttpUrl = httpUrl;
+        AkkaPort = akkaPort;
+        LogFile = logFile;
+        Client = ActorHaClient.For(httpUrl, TimeSpan.FromSeconds(15));
+    }
+
+    public int Index { get; }
+
+    public string Name => $"node{Index}";
+
+    public string HttpUrl { get; }
+
+    public int AkkaPort { get; }
+
+    public string LogFile { get; }
+
+    public ActorHaClient Client { get; }
+
+    public Process? Process { get; internal set; }
+
+    public int? Pid => Process is { HasExited: false } p ? p.Id : null;
+
+    public bool IsRunning => Process is { HasExited: false };
+}
+
+/// <summary>
+/// A cluster of real node processes on this machine: what `actorha up`, the benchmarks and the multi-node
+/// specs all use, so process handling (start, wait for ready, kill -9, SIGSTOP/SIGCONT, SIGTERM) is written once.
+/// Each node logs to {DataDir}/logs/nodeN.log.
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly LocalClusterOptions _options;
+    private readonly string _program;
+
+    public LocalCluster(LocalClusterOptions options)
+    {
+        _options = options;
+        _program = Path.GetFullPath(options.NodeProgram ?? DefaultNodeProgram());
+        if (!File.Exists(_program))
+        {
+            throw new FileNotFoundException($"The node program '{_program}' does not exist; build src/ActorHa.Cli first.", _program);
+        }
+
+        DataDir = Path.GetFullPath(options.DataDir);
+        Directory.CreateDirectory(Path.Combine(DataDir, "logs"));
+        Nodes = Enumerable.Range(1, options.Nodes)
+            .Select(i => new LocalNode(
+                i,
+                $"http://{options.Host}:{options.BaseHttpPort + i - 1}",
+                options.BaseAkkaPort + i - 1,
+                Path.Combine(DataDir, "logs", $"node{i}.log")))
+            .ToList();
+    }
+
+    public string DataDir { get; }
+
+    public IReadOnlyList<LocalNode> Nodes { get; }
+
+    public LocalNode this[int index] => Nodes[index - 1];
+
+    public static string DefaultNodeProgram() =>
+        System.Reflection.Assembly.GetEntryAssembly()?.Location is { Length: > 0 } entry && Path.GetFileName(entry) == "actorha.dll"
+            ? entry
+            : Path.Combine(AppContext.BaseDirectory, "actorha.dll");
+
+    public void StartAll()
+    {
+        foreach (var node in Nodes)
+        {
+            Start(node.Index);
+        }
+    }
+
+    /// <summary>Starts (or restarts) node i on its fixed ports, so a restart is the same node to its peers.</summary>
+    public LocalNode Start(int index)
+    {
+        var node = this[index];
+        if (node.IsRunning)
+        {
+            throw new InvalidOperationException($"{node.Name} is already running (pid {node.Pid}).");
+        }
+
+        var psi = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = DataDir,
+        };
+        psi.ArgumentList.Add(_program);
+        psi.ArgumentList.Add("node");
+        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Host"] = _options.Host,
+            ["Port"] = node.AkkaPort.ToString(CultureInfo.InvariantCulture),
+            ["HttpUrl"] = node.HttpUrl,
+            ["DataDir"] = DataDir,
+            ["Partitions"] = _options.Partitions.ToString(CultureInfo.InvariantCulture),
+        };
+        for (var i = 0; i < Nodes.Count; i++)
+        {
+            settings[$"Seeds:{i}"] = $"{_options.Host}:{Nodes[i].AkkaPort}";
+        }
+
+        foreach (var (key, value) in _options.Settings)
+        {
+            settings[key.StartsWith("ActorHa:", StringComparison.OrdinalIgnoreCase) ? key["ActorHa:".Length..] : key] = value;
+        }
+
+        // Environment variables, exactly as a container would configure a node.
+        foreach (var (key, value) in settings)
+        {
+            psi.Environment["ACTORHA__" + key.Replace(":", "__", StringComparison.Ordinal).ToUpperInvariant()] = value;
+        }
+
+        psi.Environment["DOTNET_gcServer"] = "0";
+        psi.Environment["DOTNET_TieredPGO"] = "0";
+
+        var log = new StreamWriter(new FileStream(node.LogFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+        log.WriteLine($"==== {DateTimeOffset.UtcNow:O} starting {node.Name} ====");
+        var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Append(log, e.Data);
+        process.ErrorDataReceived += (_, e) => Append(log, e.Data);
+        process.Exited += (_, _) => Append(log, $"==== {DateTimeOffset.UtcNow:O} {node.Name} exited ====");
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        node.Process = process;
+        return node;
+    }
+
+    /// <summary>kill -9: the process dies without leaving the cluster.</summary>
+    public void Kill(int index) => Signal(index, Signals.SigKill, waitForExit: true);
+
+    /// <summary>SIGSTOP: the process freezes (a long GC pause, a stalled VM), holding its sockets open.</summary>
+    public void Freeze(int index) => Signal(index, Signals.SigStop, waitForExit: false);
+
+    /// <summary>SIGCONT after <see cref="Freeze"/>.</summary>
+    public void Thaw(int index) => Signal(index, Signals.SigCont, waitForExit: false);
+
+    /// <summary>SIGTERM: the node runs its coordinated shutdown, hands off its partitions and leaves.</summary>
+    public async Task StopAsync(int index, TimeSpan timeout)
+    {
+        var node = this[index];
+        if (node.Process is not { HasExited: false } process)
+        {
+            return;
+        }
+
+        Signals.Send(process.Id, Signals.SigTerm);
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Signals.Send(process.Id, Signals.SigKill);
+            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits until every running node answers ready and one node sees all members Up and every partition owned.</summary>
+    public async Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken ct = default)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        string last = "no node answered yet";
+        try
+        {
+            while (true)
+            {
+                var running = Nodes.Where(n => n.IsRunning).ToList();
+                var exited = Nodes.FirstOrDefault(n => n.Process is { HasExited: true });
+                if (exited is not null)
+                {
+                    throw new InvalidOperationException($"{exited.Name} exited with code {exited.Process!.ExitCode} before the cluster was ready; see {exited.LogFile}:{Environment.NewLine}{Tail(exited.LogFile, 15)}");
+                }
+
+                var ready = await Task.WhenAll(running.Select(n => n.Client.IsReadyAsync(cts.Token))).ConfigureAwait(false);
+                if (ready.All(r => r))
+                {
+                    var status = await ClusterStatusAsync(running[0], cts.Token).ConfigureAwait(false);
+                    if (status.UpMembers == running.Count && status.UnownedPartitions == 0)
+                    {
+                        return;
+                    }
+
+                    last = $"{status.UpMembers}/{running.Count} members Up, {status.UnownedPartitions} partitions without an owner";
+                }
+                else
+                {
+                    last = $"ready: {string.Join(", ", running.Zip(ready, (n, r) => $"{n.Name}={(r ? "yes" : "no")}"))}";
+                }
+
+                await Task.Delay(250, cts.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"The cluster was not ready within {timeout.TotalSeconds:0} s ({last}). Logs: {Path.Combine(DataDir, "logs")}");
+        }
+    }
+
+    public static async Task<(int UpMembers, int UnownedPartitions)> ClusterStatusAsync(LocalNode node, CancellationToken ct)
+    {
+        try
+        {
+            using var doc = await node.Client.ClusterAsync(ct).ConfigureAwait(false);
+            var up = doc.RootElement.GetProperty("members").EnumerateArray().Count(m => m.GetProperty("status").GetString() == "Up" && m.GetProperty("reachable").GetBoolean());
+            var unowned = doc.RootElement.GetProperty("partitions").EnumerateArray().Count(p => p.GetProperty("owner").ValueKind == JsonValueKind.Null);
+            return (up, unowned);
+        }
+        catch (HttpRequestException)
+        {
+            return (0, int.MaxValue);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Task.WhenAll(Nodes.Where(n => n.IsRunning).Select(n => StopAsync(n.Index, TimeSpan.FromSeconds(20)))).ConfigureAwait(false);
+        foreach (var node in Nodes)
+        {
+            node.Process?.Dispose();
+        }
+    }
+
+    public static string Tail(string file, int lines)
+    {
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines));
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    private void Signal(int index, int signal, bool waitForExit)
+    {
+        var node = this[index];
+        if (node.Process is not { HasExited: false } process)
+        {
+            throw new InvalidOperationException($"{node.Name} is not running.");
+        }
+
+        Signals.Send(process.Id, signal);
+        if (waitForExit)
+        {
+            process.WaitForExit();
+        }
+    }
+
+    private static void Append(StreamWriter log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            try
+            {
+                log.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The launcher is shutting down; the node's last lines are not worth a crash.
+            }
+        }
+    }
+
+    private static string DotnetHost() =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)
+            ? host
+            : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self : "dotnet";
+}

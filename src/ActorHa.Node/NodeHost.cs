@@ -1,0 +1,84 @@
+using ActorHa.Api;
+using ActorHa.Cluster;
+using ActorHa.Cluster.Persistence;
+using Akka.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace ActorHa.Node;
+
+/// <summary>A node's settings could not be used; the message says which value and why.</summary>
+public sealed class NodeConfigurationException(string message) : Exception(message);
+
+/// <summary>
+/// One ActorHa node: the Akka cluster member hosting partitions, and the HTTP API in front of it.
+/// Configuration comes from appsettings.json, then ACTORHA__* environment variables, then the given
+/// overrides (command-line flags), later sources winning.
+/// </summary>
+public static class NodeHost
+{
+    public static ActorHaSettings ReadSettings(IConfiguration configuration)
+    {
+        ActorHaSettings settings;
+        try
+        {
+            settings = configuration.GetSection(ActorHaSettings.SectionName).Get<ActorHaSettings>() ?? new ActorHaSettings();
+        }
+        catch (InvalidOperationException e)
+        {
+            // The binder names the key and the value it could not convert: that is the message the operator needs.
+            throw new NodeConfigurationException(e.InnerException is null ? e.Message : $"{e.Message} {e.InnerException.Message}");
+        }
+
+        var problems = settings.Validate();
+        return problems.Count == 0 ? settings : throw new NodeConfigurationException(string.Join(Environment.NewLine, problems));
+    }
+
+    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+
+        var settings = ReadSettings(builder.Configuration);
+        var store = ClusterMetadataStore.Prepare(settings);
+
+        builder.WebHost.UseUrls(settings.HttpUrl);
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Services.AddSingleton(store);
+        builder.Services.AddProblemDetails();
+        builder.Services.AddActorHaCluster(settings);
+
+        var app = builder.Build();
+        app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusCodeFor });
+        app.UseStatusCodePages();
+        // Routing after the exception handler, so even a routing failure is answered with problem+json.
+        app.UseRouting();
+        app.MapKvApi();
+        app.MapClusterApi();
+
+        app.Logger.LogInformation("ActorHa node {Host}:{Port} (HTTP {Http}), {Partitions} partitions, store {Store} at {Location} ({Durability})",
+            settings.EffectivePublicHost, settings.Port, settings.HttpUrl, store.PartitionCount, store.Kind, store.Location, store.Durability);
+        return app;
+    }
+
+    // A request that fails outside the partition protocol (a client that hangs up, a body that cannot be read)
+    // is the client's problem, not a 500; anything else is a bug and stays a 500 without a stack trace.
+    private static int StatusCodeFor(Exception exception) => exception switch
+    {
+        BadHttpRequestException bad => bad.StatusCode,
+        OperationCanceledException => StatusCodes.Status499ClientClosedRequest,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+}

@@ -1,0 +1,144 @@
+using ActorHa.Domain;
+
+namespace ActorHa.Domain.Specs;
+
+public sealed class PartitionStateSpecs
+{
+    private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000);
+
+    private static (PartitionState State, IPartitionReply Reply) Run(PartitionState state, IWriteCommand command, DateTimeOffset? at = null)
+    {
+        var decision = state.Decide(command, at ?? T0);
+        return (decision.Event is null ? state : state.Apply(decision.Event), decision.Reply);
+    }
+
+    private static byte[] V(string s) => System.Text.Encoding.UTF8.GetBytes(s);
+
+    [Fact]
+    public void The_first_put_creates_the_key_at_version_1()
+    {
+        var (state, reply) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+
+        Assert.Equal(new Replies.Written("k", 1, Created: true), reply);
+        var found = Assert.IsType<Replies.Found>(state.Answer(new Queries.Get("k")));
+        Assert.Equal("one", System.Text.Encoding.UTF8.GetString(found.Value));
+        Assert.Equal(1, found.Version);
+        Assert.Equal(T0, found.CreatedAt);
+    }
+
+    [Fact]
+    public void Each_put_increments_the_version_and_keeps_the_creation_time()
+    {
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+        var (s2, reply) = Run(s1, new Commands.Put("k", V("two")), T0.AddSeconds(5));
+
+        Assert.Equal(new Replies.Written("k", 2, Created: false), reply);
+        var found = Assert.IsType<Replies.Found>(s2.Answer(new Queries.Get("k")));
+        Assert.Equal(T0, found.CreatedAt);
+        Assert.Equal(T0.AddSeconds(5), found.UpdatedAt);
+    }
+
+    [Fact]
+    public void Decide_never_changes_the_state()
+    {
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+
+        s1.Decide(new Commands.Put("k", V("two")), T0);
+        s1.Decide(new Commands.Delete("k"), T0);
+
+        Assert.Equal(1, Assert.IsType<Replies.Found>(s1.Answer(new Queries.Get("k"))).Version);
+    }
+
+    [Fact]
+    public void Compare_and_set_succeeds_only_at_the_expected_version()
+    {
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+
+        var (s2, ok) = Run(s1, new Commands.Put("k", V("two"), ExpectedVersion: 1));
+        var (_, stale) = Run(s2, new Commands.Put("k", V("three"), ExpectedVersion: 1));
+
+        Assert.Equal(new Replies.Written("k", 2, Created: false), ok);
+        Assert.Equal(new Replies.VersionMismatch("k", ExpectedVersion: 1, CurrentVersion: 2), stale);
+    }
+
+    [Fact]
+    public void Expected_version_0_creates_only_when_the_key_is_absent()
+    {
+        var (s1, created) = Run(PartitionState.Empty, new Commands.Put("k", V("one"), ExpectedVersion: 0));
+        var (_, refused) = Run(s1, new Commands.Put("k", V("two"), ExpectedVersion: 0));
+
+        Assert.IsType<Replies.Written>(created);
+        Assert.Equal(new Replies.VersionMismatch("k", 0, 1), refused);
+    }
+
+    [Fact]
+    public void Compare_and_set_on_a_missing_key_reports_current_version_0()
+    {
+        var (_, reply) = Run(PartitionState.Empty, new Commands.Put("k", V("x"), ExpectedVersion: 3));
+
+        Assert.Equal(new Replies.VersionMismatch("k", 3, 0), reply);
+    }
+
+    [Fact]
+    public void A_delete_leaves_a_tombstone_so_a_recreated_key_never_reuses_a_version()
+    {
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+        var (s2, deleted) = Run(s1, new Commands.Delete("k"));
+        var (s3, recreated) = Run(s2, new Commands.Put("k", V("again"), ExpectedVersion: 0));
+
+        Assert.Equal(new Replies.Deleted("k", 2), deleted);
+        Assert.IsType<Replies.NotFound>(s2.Answer(new Queries.Get("k")));
+        Assert.Equal(new Replies.Written("k", 3, Created: true), recreated);
+        Assert.Equal(3, Assert.IsType<Replies.Found>(s3.Answer(new Queries.Get("k"))).Version);
+    }
+
+    [Fact]
+    public void Deleting_a_missing_or_deleted_key_is_not_found_and_writes_nothing()
+    {
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+        var (s2, _) = Run(s1, new Commands.Delete("k"));
+
+        var missing = PartitionState.Empty.Decide(new Commands.Delete("nope"), T0);
+        var again = s2.Decide(new Commands.Delete("k"), T0);
+
+        Assert.Null(missing.Event);
+        Assert.IsType<Replies.NotFound>(missing.Reply);
+        Assert.Null(again.Event);
+        Assert.IsType<Replies.NotFound>(again.Reply);
+    }
+
+    [Fact]
+    public void A_conditional_delete_succeeds_only_at_the_expected_version()
+    {
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+
+        var (_, stale) = Run(s1, new Commands.Delete("k", ExpectedVersion: 7));
+        var (_, ok) = Run(s1, new Commands.Delete("k", ExpectedVersion: 1));
+        var (_, missing) = Run(PartitionState.Empty, new Commands.Delete("k", ExpectedVersion: 1));
+
+        Assert.Equal(new Replies.VersionMismatch("k", 7, 1), stale);
+        Assert.Equal(new Replies.Deleted("k", 2), ok);
+        Assert.Equal(new Replies.VersionMismatch("k", 1, 0), missing);
+    }
+
+    [Fact]
+    public void Listing_returns_live_keys_with_the_prefix_in_ordinal_order_after_the_cursor()
+    {
+        var state = PartitionState.Empty;
+        foreach (var key in new[] { "b/2", "a/1", "b/1", "b/3", "c/1", "b" })
+        {
+            state = Run(state, new Commands.Put(key, V(key))).State;
+        }
+
+        state = Run(state, new Commands.Delete("b/2")).State;
+        var p = new PartitionId(0);
+
+        var first = state.Answer(new Queries.ListKeys(p, "b/", null, 10));
+        var afterCursor = state.Answer(new Queries.ListKeys(p, "b/", "b/1", 10));
+        var limited = state.Answer(new Queries.ListKeys(p, "", null, 2));
+
+        Assert.Equal(["b/1", "b/3"], first.Keys.Select(k => k.Key));
+        Assert.Equal(["b/3"], afterCursor.Keys.Select(k => k.Key));
+        Assert.Equal(["a/1", "b"], limited.Keys.Select(k => k.Key));
+    }
+}
