@@ -12,12 +12,20 @@ public sealed record KeyVersion(string Key, long Version);
 public sealed record KeyList(IReadOnlyList<KeyVersion> Keys, string? Next);
 
 /// <summary>An RFC 7807 problem as the API returns it; Extensions holds currentVersion and friends.</summary>
-public sealed record Problem(string? Type, string? Title, int? Status, string? Detail)
+public sealed class Problem
 {
-    [JsonExtensionData]
-    public Dictionary<string, JsonElement>? Extensions { get; init; }
+    public string? Type { get; set; }
 
-    public long? CurrentVersion => Extensions is not null && Extensions.TryGetValue("currentVersion", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
+    public string? Title { get; set; }
+
+    public int? Status { get; set; }
+
+    public string? Detail { get; set; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement> Extensions { get; set; } = [];
+
+    public long? CurrentVersion() => Extensions.TryGetValue("currentVersion", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
 }
 
 /// <summary>The outcome of one call: the HTTP status and either a result or a problem.</summary>

@@ -1,0 +1,42 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace ActorHa.Api.Specs;
+
+[Collection(NodeCollection.Name)]
+public sealed class ClusterApiSpecs(NodeFixture node)
+{
+    [Fact]
+    public async Task The_cluster_view_lists_this_member_Up_and_an_owner_for_every_partition()
+    {
+        using var doc = await node.Client.ClusterAsync();
+        var root = doc.RootElement;
+
+        var member = Assert.Single(root.GetProperty("members").EnumerateArray());
+        Assert.Equal("Up", member.GetProperty("status").GetString());
+        Assert.True(member.GetProperty("reachable").GetBoolean());
+        Assert.True(member.GetProperty("isSelf").GetBoolean());
+        Assert.Contains("kv", member.GetProperty("roles").EnumerateArray().Select(r => r.GetString()));
+        Assert.NotEqual(JsonValueKind.Null, member.GetProperty("upSince").ValueKind);
+
+        var partitions = root.GetProperty("partitions").EnumerateArray().ToList();
+        Assert.Equal(32, partitions.Count);
+        Assert.All(partitions, p =>
+        {
+            Assert.Equal(member.GetProperty("address").GetString(), p.GetProperty("owner").GetString());
+            Assert.Equal("running", p.GetProperty("state").GetString());
+        });
+    }
+
+    [Fact]
+    public async Task Liveness_and_readiness_answer_200_when_the_node_serves()
+    {
+        using var live = await node.Http.GetAsync("healthz/live");
+        using var ready = await node.Http.GetAsync("healthz/ready");
+
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("ready", (await ready.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
+    }
+}

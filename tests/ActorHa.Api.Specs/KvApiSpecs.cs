@@ -1,0 +1,275 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using ActorHa.Client;
+
+namespace ActorHa.Api.Specs;
+
+[Collection(NodeCollection.Name)]
+public sealed class KvApiSpecs(NodeFixture node)
+{
+    private static string NewKey(string prefix = "k") => $"{prefix}-{Guid.NewGuid():N}";
+
+    private static byte[] V(string s) => Encoding.UTF8.GetBytes(s);
+
+    private async Task<(HttpResponseMessage Response, JsonElement Problem)> ProblemOf(HttpRequestMessage request)
+    {
+        var response = await node.Http.SendAsync(request);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((int)response.StatusCode, problem.GetProperty("status").GetInt32());
+        Assert.False(problem.TryGetProperty("exception", out _));
+        return (response, problem);
+    }
+
+    [Fact]
+    public async Task A_first_put_answers_201_with_the_version_as_ETag_and_a_second_put_200()
+    {
+        var key = NewKey();
+
+        using var created = await node.Http.PutAsync(ActorHaClient.KeyPath(key), new ByteArrayContent(V("one")));
+        using var updated = await node.Http.PutAsync(ActorHaClient.KeyPath(key), new ByteArrayContent(V("two")));
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal("\"1\"", created.Headers.ETag?.Tag);
+        Assert.Equal($"/v1/kv/{key}", created.Headers.Location?.OriginalString);
+        Assert.Equal(1, (await created.Content.ReadFromJsonAsync<KeyVersion>())!.Version);
+        Assert.Equal(HttpStatusCode.OK, updated.StatusCode);
+        Assert.Equal("\"2\"", updated.Headers.ETag?.Tag);
+        Assert.Equal(new KeyVersion(key, 2), await updated.Content.ReadFromJsonAsync<KeyVersion>());
+    }
+
+    [Fact]
+    public async Task A_get_returns_the_exact_bytes_and_the_version()
+    {
+        var key = NewKey();
+        var value = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
+        await node.Client.PutAsync(key, value);
+
+        using var response = await node.Http.GetAsync(ActorHaClient.KeyPath(key));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/octet-stream", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("\"1\"", response.Headers.ETag?.Tag);
+        Assert.Equal(value, await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public async Task Keys_with_slashes_spaces_and_unicode_round_trip()
+    {
+        var key = $"tenant/α β/{Guid.NewGuid():N}/日本";
+
+        var put = await node.Client.PutAsync(key, V("x"));
+        var get = await node.Client.GetAsync(key);
+
+        Assert.Equal(HttpStatusCode.Created, put.Status);
+        Assert.Equal(key, put.Value!.Key);
+        Assert.Equal(V("x"), get.Value!.Value);
+    }
+
+    [Fact]
+    public async Task A_missing_key_is_404_problem_json()
+    {
+        var (response, problem) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, ActorHaClient.KeyPath(NewKey())));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("urn:actorha:problem:not-found", problem.GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task If_Match_with_a_stale_version_is_412_with_the_current_version()
+    {
+        var key = NewKey();
+        await node.Client.PutAsync(key, V("1"));
+        await node.Client.PutAsync(key, V("2"));
+        var request = new HttpRequestMessage(HttpMethod.Put, ActorHaClient.KeyPath(key)) { Content = new ByteArrayContent(V("3")) };
+        request.Headers.TryAddWithoutValidation("If-Match", "\"1\"");
+
+        var (response, problem) = await ProblemOf(request);
+
+        Assert.Equal(HttpStatusCode.PreconditionFailed, response.StatusCode);
+        Assert.Equal("urn:actorha:problem:version-mismatch", problem.GetProperty("type").GetString());
+        Assert.Equal(2, problem.GetProperty("currentVersion").GetInt64());
+        Assert.Equal(1, problem.GetProperty("expectedVersion").GetInt64());
+        Assert.Equal(V("2"), (await node.Client.GetAsync(key)).Value!.Value);
+    }
+
+    [Fact]
+    public async Task If_Match_with_the_current_version_writes_the_next_version()
+    {
+        var key = NewKey();
+        await node.Client.PutAsync(key, V("1"));
+
+        var cas = await node.Client.PutAsync(key, V("2"), expectedVersion: 1);
+
+        Assert.Equal(HttpStatusCode.OK, cas.Status);
+        Assert.Equal(2, cas.Version);
+    }
+
+    [Fact]
+    public async Task If_None_Match_star_creates_only_once()
+    {
+        var key = NewKey();
+
+        var first = await node.Client.PutAsync(key, V("a"), expectedVersion: 0);
+        var second = await node.Client.PutAsync(key, V("b"), expectedVersion: 0);
+
+        Assert.Equal(HttpStatusCode.Created, first.Status);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, second.Status);
+        Assert.Equal(1, second.Problem!.CurrentVersion());
+    }
+
+    [Fact]
+    public async Task A_delete_answers_the_tombstone_version_and_the_key_is_then_gone()
+    {
+        var key = NewKey();
+        await node.Client.PutAsync(key, V("a"));
+
+        var deleted = await node.Client.DeleteAsync(key);
+        var get = await node.Client.GetAsync(key);
+        var again = await node.Client.DeleteAsync(key);
+        var recreated = await node.Client.PutAsync(key, V("b"));
+
+        Assert.Equal((HttpStatusCode.OK, 2L), (deleted.Status, deleted.Value!.Version));
+        Assert.Equal(HttpStatusCode.NotFound, get.Status);
+        Assert.Equal(HttpStatusCode.NotFound, again.Status);
+        Assert.Equal((HttpStatusCode.Created, 3L), (recreated.Status, recreated.Value!.Version));
+    }
+
+    [Fact]
+    public async Task A_delete_with_a_stale_If_Match_is_412_and_deletes_nothing()
+    {
+        var key = NewKey();
+        await node.Client.PutAsync(key, V("a"));
+        await node.Client.PutAsync(key, V("b"));
+
+        var stale = await node.Client.DeleteAsync(key, expectedVersion: 1);
+
+        Assert.Equal(HttpStatusCode.PreconditionFailed, stale.Status);
+        Assert.Equal(2, stale.Problem!.CurrentVersion());
+        Assert.Equal(HttpStatusCode.OK, (await node.Client.GetAsync(key)).Status);
+    }
+
+    [Theory]
+    [InlineData("v1/kv/bad%01key")]
+    [InlineData("v1/kv/tab%09key")]
+    [InlineData("v1/kv/")]
+    public async Task A_bad_key_is_400_problem_json(string path)
+    {
+        var (response, problem) = await ProblemOf(new HttpRequestMessage(HttpMethod.Put, path) { Content = new ByteArrayContent(V("x")) });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("urn:actorha:problem:invalid-key", problem.GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task A_NUL_in_the_path_is_refused_with_400_by_the_server_itself()
+    {
+        // Kestrel rejects %00 before any middleware runs, so this 400 carries no problem body.
+        using var response = await node.Http.GetAsync("v1/kv/bad%00key");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_key_longer_than_512_bytes_is_400()
+    {
+        var (response, problem) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, ActorHaClient.KeyPath(new string('k', 513))));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("512", problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task A_value_at_the_limit_is_stored_and_one_byte_more_is_413()
+    {
+        var key = NewKey();
+
+        var atLimit = await node.Client.PutAsync(key, new byte[NodeFixture.MaxValueBytes]);
+        var (response, problem) = await ProblemOf(new HttpRequestMessage(HttpMethod.Put, ActorHaClient.KeyPath(key)) { Content = new ByteArrayContent(new byte[NodeFixture.MaxValueBytes + 1]) });
+
+        Assert.Equal(HttpStatusCode.Created, atLimit.Status);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal(NodeFixture.MaxValueBytes, problem.GetProperty("maxBytes").GetInt32());
+        Assert.Equal(1, (await node.Client.GetAsync(key)).Version);
+    }
+
+    [Fact]
+    public async Task A_chunked_body_over_the_limit_is_413_too()
+    {
+        var content = new StreamContent(new MemoryStream(new byte[NodeFixture.MaxValueBytes + 10]));
+        content.Headers.ContentLength = null;
+        var request = new HttpRequestMessage(HttpMethod.Put, ActorHaClient.KeyPath(NewKey())) { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+
+        var (response, _) = await ProblemOf(request);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("If-Match", "abc")]
+    [InlineData("If-Match", "\"0\"")]
+    [InlineData("If-None-Match", "\"3\"")]
+    public async Task A_malformed_precondition_is_400(string header, string value)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Put, ActorHaClient.KeyPath(NewKey())) { Content = new ByteArrayContent(V("x")) };
+        request.Headers.TryAddWithoutValidation(header, value);
+
+        var (response, problem) = await ProblemOf(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("urn:actorha:problem:invalid-request", problem.GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task Listing_pages_through_keys_of_every_partition_in_order()
+    {
+        // arrange: 30 keys under one prefix land in many partitions
+        var prefix = $"list-{Guid.NewGuid():N}/";
+        var keys = Enumerable.Range(0, 30).Select(i => $"{prefix}{i:D2}").ToList();
+        foreach (var key in keys)
+        {
+            await node.Client.PutAsync(key, V(key));
+        }
+
+        await node.Client.DeleteAsync(keys[5]);
+
+        // act
+        var seen = new List<KeyVersion>();
+        string? after = null;
+        do
+        {
+            var page = await node.Client.ListAsync(prefix, limit: 7, after: after);
+            Assert.Equal(HttpStatusCode.OK, page.Status);
+            seen.AddRange(page.Value!.Keys);
+            after = page.Value.Next;
+        }
+        while (after is not null);
+
+        // assert
+        Assert.Equal(keys.Where((_, i) => i != 5), seen.Select(k => k.Key));
+        Assert.All(seen, k => Assert.Equal(1, k.Version));
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1001")]
+    [InlineData("ten")]
+    public async Task A_bad_list_limit_is_400(string limit)
+    {
+        var (response, _) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, $"v1/kv?limit={limit}"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_unknown_route_is_404_problem_json()
+    {
+        var (response, _) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, "v2/nothing"));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+}
