@@ -36,6 +36,9 @@ public sealed class ActorHaSettings
     /// <summary>Seed node addresses "host:port"; empty = this node seeds itself. ACTORHA__SEEDS__0, __1 ….</summary>
     public List<string> Seeds { get; set; } = [];
 
+    /// <summary>Members needed before the first ones move to Up, so partitions start spread over them. ACTORHA__MINMEMBERS.</summary>
+    public int MinMembers { get; set; } = 1;
+
     /// <summary>Number of data partitions, fixed when the cluster is first created. ACTORHA__PARTITIONS.</summary>
     public int Partitions { get; set; } = PartitionMap.DefaultPartitionCount;
 
@@ -86,6 +89,11 @@ public sealed class ActorHaSettings
         if (Partitions is < 1 or > PartitionMap.MaxPartitionCount)
         {
             problems.Add($"ActorHa:Partitions must be between 1 and {PartitionMap.MaxPartitionCount}, not {Partitions}.");
+        }
+
+        if (MinMembers < 1)
+        {
+            problems.Add($"ActorHa:MinMembers must be at least 1, not {MinMembers}.");
         }
 
         if (SnapshotEvery < 1)

@@ -50,6 +50,7 @@ public static class AkkaSetup
                 .WithClustering(new ClusterOptions
                 {
                     Roles = [PartitionsSetup.Role],
+                    MinimumNumberOfMembers = settings.MinMembers,
                     SeedNodes = seeds.Select(s => $"akka.tcp://{settings.ClusterName}@{s}").ToArray(),
                 })
                 .WithKvPersistence(settings)

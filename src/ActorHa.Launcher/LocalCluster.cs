@@ -131,6 +131,8 @@ public sealed class LocalCluster : IAsyncDisposable
             ["HttpUrl"] = node.HttpUrl,
             ["DataDir"] = DataDir,
             ["Partitions"] = _options.Partitions.ToString(CultureInfo.InvariantCulture),
+            // The first formation waits for every node, so the coordinator spreads partitions over all of them.
+            ["MinMembers"] = Nodes.Count.ToString(CultureInfo.InvariantCulture),
         };
         for (var i = 0; i < Nodes.Count; i++)
         {
@@ -148,6 +150,8 @@ public sealed class LocalCluster : IAsyncDisposable
             psi.Environment["ACTORHA__" + key.Replace(":", "__", StringComparison.Ordinal).ToUpperInvariant()] = value;
         }
 
+        // Test hosts export their own logging levels; a node's log must not depend on who started it.
+        psi.Environment["Logging__LogLevel__Default"] = "Information";
         psi.Environment["DOTNET_gcServer"] = "0";
         psi.Environment["DOTNET_TieredPGO"] = "0";
 

@@ -56,6 +56,8 @@ public static class NodeHost
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
         });
+        // Per-request logs at Information would cost more than the request itself under load.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.AddSingleton(store);
         builder.Services.AddProblemDetails();
         builder.Services.AddActorHaCluster(settings);

@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using ActorHa.Client;
+using ActorHa.Launcher;
+using Xunit.Abstractions;
+
+namespace ActorHa.MultiNode.Specs;
+
+/// <summary>
+/// Three real node processes, one shared SQLite journal: acknowledged writes survive kill -9 of a node,
+/// and kill -9 of every node.
+/// </summary>
+public sealed class KillAndRestartSpecs(ITestOutputHelper output)
+{
+    private const int KeyCount = 1000;
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task A_3_node_cluster_keeps_every_acknowledged_write_through_kill_9_of_one_node_and_of_all_nodes()
+    {
+        await using var spec = new SpecCluster(output);
+        var cluster = spec.Cluster;
+        var acked = new ConcurrentDictionary<string, long>();
+        try
+        {
+            await Step("three nodes start and every partition gets an owner", async () =>
+            {
+                cluster.StartAll();
+                await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            });
+
+            await Step("1,000 keys are written through different nodes and all acknowledged", async () =>
+            {
+                await Parallel.ForEachAsync(Enumerable.Range(0, KeyCount), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+                {
+                    var key = KeyOf(i);
+                    var node = cluster.Nodes[i % cluster.Nodes.Count];
+                    var outcome = await node.Client.PutAsync(key, ValueOf(i), ct: ct);
+                    Assert.True(outcome.IsSuccess, $"put {key} via {node.Name}: {(int)outcome.Status} {outcome.Problem?.Detail}");
+                    acked[key] = outcome.Value!.Version;
+                });
+                Assert.Equal(KeyCount, acked.Count);
+            });
+
+            await Step("every key reads back from every node at its acknowledged version", () => ReadEverythingFromEveryNode(cluster, acked));
+
+            var owned = await PartitionsByOwner(cluster[1]);
+            var victim = cluster.Nodes.OrderBy(n => n.Index == 1).First(n => owned.GetValueOrDefault(n.AkkaPort) > 0);
+            var observer = cluster.Nodes.First(n => n != victim);
+            var keyOfVictim = await KeyOwnedBy(observer, victim.AkkaPort, acked.Keys);
+            await Step($"kill -9 {victim.Name}, which owns {owned[victim.AkkaPort]} partitions", () =>
+            {
+                cluster.Kill(victim.Index);
+                return Task.CompletedTask;
+            });
+
+            await Step("a request for a partition of the dead node answers 503 with Retry-After, not a hang or a 500", async () =>
+            {
+                var key = keyOfVictim;
+                var clock = Stopwatch.StartNew();
+                using var http = new HttpClient { BaseAddress = new Uri(observer.HttpUrl + "/") };
+                using var response = await http.GetAsync(ActorHaClient.KeyPath(key));
+                // With today's timings (hocon/actorha.conf) the partition cannot move in under ~10 s, so the
+                // request times out first: the client must get a retryable 503, never a hang or a 500.
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                Assert.NotNull(response.Headers.RetryAfter);
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"answered after {clock.Elapsed}");
+            });
+
+            await Step("the killed node restarts on its old address and the cluster is whole again", async () =>
+            {
+                cluster.Start(victim.Index);
+                await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            });
+
+            await Step("every acknowledged write reads back again from every node", () => ReadEverythingFromEveryNode(cluster, acked));
+
+            await Step("kill -9 every node, then start them all again", async () =>
+            {
+                foreach (var node in cluster.Nodes)
+                {
+                    cluster.Kill(node.Index);
+                }
+
+                cluster.StartAll();
+                await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            });
+
+            await Step("every acknowledged write is there after the full restart", () => ReadEverythingFromEveryNode(cluster, acked));
+
+            await Step("versions continue after the restart instead of starting over", async () =>
+            {
+                var key = KeyOf(0);
+                var outcome = await cluster[2].Client.PutAsync(key, Encoding.UTF8.GetBytes("after restart"), expectedVersion: acked[key]);
+                Assert.Equal(HttpStatusCode.OK, outcome.Status);
+                Assert.Equal(acked[key] + 1, outcome.Value!.Version);
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task A_node_started_with_another_partition_count_against_the_same_store_refuses_to_start()
+    {
+        await using var spec = new SpecCluster(output, nodes: 1);
+        spec.Cluster.StartAll();
+        await spec.Cluster.WaitUntilReadyAsync(ReadyTimeout);
+
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { SpecCluster.NodeProgram, "node", "--partitions", "16", "--data-dir", spec.DataDir, "--port", Ports.FindFreeRange(1).ToString(System.Globalization.CultureInfo.InvariantCulture), "--http", $"http://127.0.0.1:{Ports.FindFreeRange(1)}" })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "the node did not exit");
+
+        Assert.Equal(3, process.ExitCode);
+        Assert.Contains("created with 32 partitions", await stderr);
+    }
+
+    private async Task Step(string sentence, Func<Task> body)
+    {
+        var clock = Stopwatch.StartNew();
+        await body();
+        output.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s] {sentence}");
+    }
+
+    private async Task<T> Step<T>(string sentence, Func<Task<T>> body)
+    {
+        var clock = Stopwatch.StartNew();
+        var result = await body();
+        output.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s] {sentence}");
+        return result;
+    }
+
+    private static string KeyOf(int i) => $"spec/key-{i:D4}";
+
+    private static byte[] ValueOf(int i) => Encoding.UTF8.GetBytes($"value of key {i} written once");
+
+    /// <summary>Reads every key from every node. A 503 while a partition settles is retried; any other answer fails.</summary>
+    private static async Task ReadEverythingFromEveryNode(LocalCluster cluster, IReadOnlyDictionary<string, long> acked)
+    {
+        foreach (var node in cluster.Nodes)
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, KeyCount), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+            {
+                var key = KeyOf(i);
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (true)
+                {
+                    var read = await node.Client.GetAsync(key, ct);
+                    if (read.Status == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < deadline)
+                    {
+                        await Task.Delay(200, ct);
+                        continue;
+                    }
+
+                    Assert.True(read.IsSuccess, $"get {key} via {node.Name}: {(int)read.Status} {read.Problem?.Detail}");
+                    Assert.Equal(acked[key], read.Value!.Version);
+                    Assert.Equal(ValueOf(i), read.Value.Value);
+                    return;
+                }
+            });
+        }
+    }
+
+    private static async Task<Dictionary<int, int>> PartitionsByOwner(LocalNode node)
+    {
+        using var doc = await node.Client.ClusterAsync();
+        return doc.RootElement.GetProperty("partitions").EnumerateArray()
+            .Select(p => p.GetProperty("owner").GetString())
+            .Where(o => o is not null)
+            .GroupBy(o => new Uri(o!.Replace("akka.tcp://", "tcp://", StringComparison.Ordinal)).Port)
+            .ToDictionary(g => g.Key, g => g.Count());
+    }
+
+    private static async Task<string> KeyOwnedBy(LocalNode observer, int akkaPort, IEnumerable<string> keys)
+    {
+        using var doc = await observer.Client.ClusterAsync();
+        var owned = doc.RootElement.GetProperty("partitions").EnumerateArray()
+            .Where(p => p.GetProperty("owner").GetString() is { } o && o.EndsWith($":{akkaPort}", StringComparison.Ordinal))
+            .Select(p => p.GetProperty("partition").GetInt32())
+            .ToHashSet();
+        var map = new ActorHa.Domain.PartitionMap(32);
+        return keys.First(k => owned.Contains(map.For(k).Value));
+    }
+}
