@@ -100,6 +100,17 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public void StartAll()
     {
+        // A node that cannot bind exits, but an old cluster on the same ports would answer our readiness
+        // probes in its place: refuse up front instead.
+        var busy = Nodes.Where(n => !n.IsRunning)
+            .SelectMany(n => new[] { new Uri(n.HttpUrl).Port, n.AkkaPort })
+            .Where(p => !Ports.IsFree(p))
+            .ToList();
+        if (busy.Count > 0)
+        {
+            throw new InvalidOperationException($"Port(s) {string.Join(", ", busy)} already in use (another cluster running?). Stop it or choose other base ports.");
+        }
+
         foreach (var node in Nodes)
         {
             Start(node.Index);

@@ -51,9 +51,9 @@ public static class UpCommand
         await using var cluster = new LocalCluster(options);
         Console.WriteLine($"Starting {options.Nodes} nodes; store and logs in {cluster.DataDir}");
         var clock = Stopwatch.StartNew();
-        cluster.StartAll();
         try
         {
+            cluster.StartAll();
             await cluster.WaitUntilReadyAsync(readyTimeout, stop.Token);
         }
         catch (Exception e) when (e is TimeoutException or InvalidOperationException)

@@ -9,18 +9,40 @@ namespace ActorHa.Cluster.Partitions;
 /// node starts and then periodically, so a partition recovers its journal before its first request and is
 /// started again on a survivor as soon as sharding re-homes it. Cheaper than remember-entities, which would
 /// add a journal write per shard start to the store that serves user writes.
+/// The first round waits (up to <see cref="MaxInitialWait"/>) until the coordinator knows a shard region on
+/// every Up member: the coordinator places a new shard on the region with the fewest, so starting before
+/// the others registered would pile every partition on the first node and cost a rebalance later.
 /// </summary>
 public sealed class PartitionStarter : ReceiveActor, IWithTimers
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan MaxInitialWait = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(200);
+
+    private readonly IActorRef _region;
+    private readonly PartitionMap _map;
+    private readonly DateTime _startedAt = DateTime.UtcNow;
 
     public PartitionStarter(IActorRef region, PartitionMap map)
     {
-        Receive<Tick>(_ =>
+        _region = region;
+        _map = map;
+
+        Receive<Tick>(_ => _region.Tell(GetCurrentRegions.Instance));
+        Receive<CurrentRegions>(regions =>
         {
-            foreach (var partition in map.All)
+            var cluster = Akka.Cluster.Cluster.Get(Context.System);
+            var up = cluster.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(PartitionsSetup.Role));
+            var selfUp = cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up;
+            if ((selfUp && regions.Regions.Count >= up) || DateTime.UtcNow - _startedAt > MaxInitialWait)
             {
-                region.Tell(new ShardRegion.StartEntity(partition.ToString()));
+                StartAll();
+                Become(Started);
+                Timers.StartPeriodicTimer(Tick.Instance, Tick.Instance, Interval);
+            }
+            else
+            {
+                Timers.StartSingleTimer(Tick.Instance, Tick.Instance, Poll);
             }
         });
     }
@@ -29,10 +51,20 @@ public sealed class PartitionStarter : ReceiveActor, IWithTimers
 
     public static Props Props(IActorRef region, PartitionMap map) => Akka.Actor.Props.Create(() => new PartitionStarter(region, map));
 
-    protected override void PreStart()
+    protected override void PreStart() => Timers.StartSingleTimer(Tick.Instance, Tick.Instance, Poll);
+
+    private void Started()
     {
-        Self.Tell(Tick.Instance);
-        Timers.StartPeriodicTimer(Tick.Instance, Tick.Instance, Interval);
+        Receive<Tick>(_ => StartAll());
+        Receive<CurrentRegions>(_ => { });
+    }
+
+    private void StartAll()
+    {
+        foreach (var partition in _map.All)
+        {
+            _region.Tell(new ShardRegion.StartEntity(partition.ToString()));
+        }
     }
 
     private sealed record Tick
