@@ -39,13 +39,18 @@ public static class KvEndpoints
             return Problems.InvalidRequest(preconditionError);
         }
 
+        if (!TryReadRequestId(request, out var requestId, out var idError))
+        {
+            return Problems.InvalidRequest(idError);
+        }
+
         var value = await ReadBodyAsync(request, settings.MaxValueBytes, ct);
         if (value is null)
         {
             return Problems.ValueTooLarge(settings.MaxValueBytes);
         }
 
-        return await partitions.AskAsync(new Commands.Put(key!, value, expected), ct) switch
+        return await partitions.AskAsync(new Commands.Put(key!, value, expected, requestId), ct) switch
         {
             Replies.Written w => WithETag(w.Version, w.Created
                 ? Results.Created($"/v1/kv/{Uri.EscapeDataString(w.Key)}", new KeyVersionResponse(w.Key, w.Version))
@@ -85,7 +90,12 @@ public static class KvEndpoints
             return Problems.InvalidRequest(preconditionError);
         }
 
-        return await partitions.AskAsync(new Commands.Delete(key!, expected), ct) switch
+        if (!TryReadRequestId(request, out var requestId, out var idError))
+        {
+            return Problems.InvalidRequest(idError);
+        }
+
+        return await partitions.AskAsync(new Commands.Delete(key!, expected, requestId), ct) switch
         {
             Replies.Deleted d => WithETag(d.Version, Results.Ok(new KeyVersionResponse(d.Key, d.Version))),
             var other => Failure(key!, other),
@@ -161,6 +171,32 @@ public static class KvEndpoints
         }
 
         expected = version;
+        return true;
+    }
+
+    /// <summary>
+    /// Idempotency-Key: a client's id for one logical write; sending the same key again (after a timeout or a
+    /// 503) returns the first outcome instead of writing twice. Any string up to 128 characters.
+    /// </summary>
+    private static bool TryReadRequestId(HttpRequest request, out Guid? requestId, out string error)
+    {
+        requestId = null;
+        error = "";
+        var key = request.Headers["Idempotency-Key"].ToString();
+        if (key.Length == 0)
+        {
+            return true;
+        }
+
+        if (key.Length > 128)
+        {
+            error = "Idempotency-Key must be at most 128 characters.";
+            return false;
+        }
+
+        requestId = Guid.TryParse(key, out var guid)
+            ? guid
+            : new Guid(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("actorha-idempotency:" + key)).AsSpan(0, 16));
         return true;
     }
 

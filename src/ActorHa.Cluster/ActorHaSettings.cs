@@ -57,6 +57,9 @@ public sealed class ActorHaSettings
     /// <summary>How long a request waits for its partition before the API answers 503. ACTORHA__REQUESTTIMEOUT.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>One attempt's wait inside RequestTimeout; a lost message is retried after it. ACTORHA__ATTEMPTTIMEOUT.</summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Largest value accepted, in bytes. ACTORHA__MAXVALUEBYTES.</summary>
     public int MaxValueBytes { get; set; } = 1024 * 1024;
 
@@ -104,6 +107,11 @@ public sealed class ActorHaSettings
         if (RequestTimeout <= TimeSpan.Zero)
         {
             problems.Add("ActorHa:RequestTimeout must be positive.");
+        }
+
+        if (AttemptTimeout <= TimeSpan.Zero)
+        {
+            problems.Add("ActorHa:AttemptTimeout must be positive.");
         }
 
         if (MaxValueBytes < 1)

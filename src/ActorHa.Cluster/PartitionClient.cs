@@ -7,21 +7,53 @@ namespace ActorHa.Cluster;
 
 /// <summary>
 /// The one way into the partitions for the HTTP layer: asks through the local shard region (which
-/// forwards to whichever node owns the partition) and turns a timeout into a retryable reply.
+/// forwards to whichever node owns the partition). A message can be lost while its partition moves
+/// (sharding drops what reached a region mid hand-off; a crashed owner answers nothing), so each
+/// request is retried with short attempts until <see cref="ActorHaSettings.RequestTimeout"/>. Writes carry
+/// a request id and partitions apply a request id once, so a retried write is answered, never applied twice.
 /// </summary>
 public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map)
 {
+    private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(50);
+
     public PartitionMap Map { get; } = map;
 
     public async Task<IPartitionReply> AskAsync(IPartitionMessage message, CancellationToken cancellationToken = default)
     {
-        try
+        message = message switch
         {
-            return await region.ActorRef.Ask<IPartitionReply>(message, settings.RequestTimeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException)
+            Commands.Put { RequestId: null } put => put with { RequestId = Guid.NewGuid() },
+            Commands.Delete { RequestId: null } delete => delete with { RequestId = Guid.NewGuid() },
+            _ => message,
+        };
+
+        var deadline = DateTime.UtcNow + settings.RequestTimeout;
+        Replies.Unavailable? last = null;
+        while (true)
         {
-            return new Replies.Unavailable($"no answer from the partition within {settings.RequestTimeout.TotalSeconds:0.#} s", TimeSpan.FromSeconds(1));
+            var remaining = deadline - DateTime.UtcNow;
+            if (remaining <= TimeSpan.Zero)
+            {
+                return last ?? new Replies.Unavailable($"no answer from the partition within {settings.RequestTimeout.TotalSeconds:0.#} s", TimeSpan.FromSeconds(1));
+            }
+
+            var attempt = remaining < settings.AttemptTimeout ? remaining : settings.AttemptTimeout;
+            try
+            {
+                var reply = await region.ActorRef.Ask<IPartitionReply>(message, attempt, cancellationToken).ConfigureAwait(false);
+                if (reply is not Replies.Unavailable unavailable)
+                {
+                    return reply;
+                }
+
+                last = unavailable;
+            }
+            catch (AskTimeoutException)
+            {
+                last = new Replies.Unavailable($"no answer from the partition within {settings.RequestTimeout.TotalSeconds:0.#} s", TimeSpan.FromSeconds(1));
+            }
+
+            await Task.Delay(RetryPause, cancellationToken).ConfigureAwait(false);
         }
     }
 

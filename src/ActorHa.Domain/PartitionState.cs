@@ -18,22 +18,34 @@ public readonly record struct Decision(IPartitionEvent? Event, IPartitionReply R
 /// </summary>
 public sealed class PartitionState
 {
-    public static readonly PartitionState Empty = new(ImmutableSortedDictionary.Create<string, Entry>(StringComparer.Ordinal));
+    /// <summary>How many recent request ids a partition remembers to answer retries (well beyond any retry window).</summary>
+    public const int RememberedRequests = 10_000;
 
-    private PartitionState(ImmutableSortedDictionary<string, Entry> entries) => Entries = entries;
+    public static readonly PartitionState Empty = new(ImmutableSortedDictionary.Create<string, Entry>(StringComparer.Ordinal), RecentRequests.Empty);
+
+    private PartitionState(ImmutableSortedDictionary<string, Entry> entries, RecentRequests recent)
+    {
+        Entries = entries;
+        Recent = recent;
+    }
 
     /// <summary>Every key ever written, tombstones included, in ordinal key order.</summary>
     public ImmutableSortedDictionary<string, Entry> Entries { get; }
 
+    /// <summary>The replies of the most recent requests, oldest first, for answering retries.</summary>
+    public RecentRequests Recent { get; }
+
     public int LiveCount => Entries.Count(e => e.Value.IsLive);
 
-    public static PartitionState FromEntries(IEnumerable<KeyValuePair<string, Entry>> entries) =>
-        new(ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, entries));
+    public static PartitionState FromEntries(IEnumerable<KeyValuePair<string, Entry>> entries, IEnumerable<(Guid RequestId, IPartitionReply Reply)>? recent = null) =>
+        new(ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, entries), RecentRequests.From(recent ?? []));
 
     public Entry? Find(string key) => Entries.TryGetValue(key, out var entry) ? entry : null;
 
     public Decision Decide(IWriteCommand command, DateTimeOffset now) => command switch
     {
+        // A retry of a request already applied gets the original answer and changes nothing.
+        { RequestId: { } id } when Recent.Find(id) is { } earlier => new Decision(null, earlier),
         Commands.Put put => DecidePut(put, now),
         Commands.Delete delete => DecideDelete(delete, now),
         _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown write command."),
@@ -77,12 +89,18 @@ public sealed class PartitionState
         return new Replies.KeyPage(list.Partition, page);
     }
 
-    public PartitionState Apply(IPartitionEvent @event) => @event switch
+    public PartitionState Apply(IPartitionEvent @event)
     {
-        Events.ValueWritten written => new PartitionState(Entries.SetItem(written.Key, Written(Find(written.Key), written))),
-        Events.ValueDeleted deleted => new PartitionState(Entries.SetItem(deleted.Key, Deleted(Find(deleted.Key), deleted))),
-        _ => throw new ArgumentOutOfRangeException(nameof(@event), @event, "Unknown event."),
-    };
+        var current = Find(@event.Key);
+        var (entry, reply) = @event switch
+        {
+            Events.ValueWritten w => (Written(current, w), (IPartitionReply)new Replies.Written(w.Key, w.Version, Created: current is not { IsLive: true })),
+            Events.ValueDeleted d => (Deleted(current, d), new Replies.Deleted(d.Key, d.Version)),
+            _ => throw new ArgumentOutOfRangeException(nameof(@event), @event, "Unknown event."),
+        };
+        var recent = @event.RequestId is { } id ? Recent.Add(id, reply, RememberedRequests) : Recent;
+        return new PartitionState(Entries.SetItem(@event.Key, entry), recent);
+    }
 
     private Decision DecidePut(Commands.Put put, DateTimeOffset now)
     {
@@ -96,7 +114,7 @@ public sealed class PartitionState
         // Versions continue past a tombstone: a re-created key never reuses a version a reader may have seen.
         var version = (current?.Version ?? 0) + 1;
         return new Decision(
-            new Events.ValueWritten(put.Key, put.Value, version, now),
+            new Events.ValueWritten(put.Key, put.Value, version, now, put.RequestId),
             new Replies.Written(put.Key, version, Created: liveVersion == 0));
     }
 
@@ -115,7 +133,7 @@ public sealed class PartitionState
         }
 
         var version = current!.Version + 1;
-        return new Decision(new Events.ValueDeleted(delete.Key, version, now), new Replies.Deleted(delete.Key, version));
+        return new Decision(new Events.ValueDeleted(delete.Key, version, now, delete.RequestId), new Replies.Deleted(delete.Key, version));
     }
 
     private static Entry Written(Entry? current, Events.ValueWritten e) =>

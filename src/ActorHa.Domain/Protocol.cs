@@ -10,13 +10,20 @@ public interface IKeyed : IPartitionMessage
 }
 
 /// <summary>Changes a key: decided against the state, persisted, then acknowledged.</summary>
-public interface IWriteCommand : IKeyed;
+public interface IWriteCommand : IKeyed
+{
+    /// <summary>Identifies one client request across retries: a partition applies a request id at most once.</summary>
+    Guid? RequestId { get; }
+}
 
 public interface IPartitionEvent
 {
     string Key { get; }
 
     long Version { get; }
+
+    /// <summary>The request that caused the event, so a retried request is answered, not applied again.</summary>
+    Guid? RequestId { get; }
 }
 
 public interface IPartitionReply;
@@ -24,10 +31,10 @@ public interface IPartitionReply;
 public static class Commands
 {
     /// <summary>Write a value. ExpectedVersion: null = unconditional, 0 = create only, n = compare-and-set.</summary>
-    public sealed record Put(string Key, byte[] Value, long? ExpectedVersion = null) : IWriteCommand;
+    public sealed record Put(string Key, byte[] Value, long? ExpectedVersion = null, Guid? RequestId = null) : IWriteCommand;
 
     /// <summary>Delete a key (leaves a tombstone). ExpectedVersion: null = unconditional, n = compare-and-delete.</summary>
-    public sealed record Delete(string Key, long? ExpectedVersion = null) : IWriteCommand;
+    public sealed record Delete(string Key, long? ExpectedVersion = null, Guid? RequestId = null) : IWriteCommand;
 }
 
 public static class Queries
@@ -40,9 +47,9 @@ public static class Queries
 
 public static class Events
 {
-    public sealed record ValueWritten(string Key, byte[] Value, long Version, DateTimeOffset At) : IPartitionEvent;
+    public sealed record ValueWritten(string Key, byte[] Value, long Version, DateTimeOffset At, Guid? RequestId = null) : IPartitionEvent;
 
-    public sealed record ValueDeleted(string Key, long Version, DateTimeOffset At) : IPartitionEvent;
+    public sealed record ValueDeleted(string Key, long Version, DateTimeOffset At, Guid? RequestId = null) : IPartitionEvent;
 }
 
 public static class Replies

@@ -266,6 +266,28 @@ public sealed class KvApiSpecs(NodeFixture node)
     }
 
     [Fact]
+    public async Task A_write_repeated_with_the_same_Idempotency_Key_is_applied_once()
+    {
+        var key = NewKey();
+        async Task<HttpResponseMessage> Put(string idempotencyKey, string value)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, ActorHaClient.KeyPath(key)) { Content = new ByteArrayContent(V(value)) };
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey);
+            return await node.Http.SendAsync(request);
+        }
+
+        using var first = await Put("order-17", "a");
+        using var retry = await Put("order-17", "a");
+        using var other = await Put("order-18", "b");
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
+        Assert.Equal("\"1\"", retry.Headers.ETag?.Tag);
+        Assert.Equal("\"2\"", other.Headers.ETag?.Tag);
+        Assert.Equal(V("b"), (await node.Client.GetAsync(key)).Value!.Value);
+    }
+
+    [Fact]
     public async Task An_unknown_route_is_404_problem_json()
     {
         var (response, _) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, "v2/nothing"));

@@ -141,4 +141,59 @@ public sealed class PartitionStateSpecs
         Assert.Equal(["b/3"], afterCursor.Keys.Select(k => k.Key));
         Assert.Equal(["a/1", "b"], limited.Keys.Select(k => k.Key));
     }
+
+    [Fact]
+    public void A_retried_request_is_answered_with_its_first_outcome_and_applied_once()
+    {
+        var id = Guid.NewGuid();
+        var (s1, first) = Run(PartitionState.Empty, new Commands.Put("k", V("one"), RequestId: id));
+        var (s2, _) = Run(s1, new Commands.Put("k", V("two")));
+
+        var retry = s2.Decide(new Commands.Put("k", V("one"), RequestId: id), T0);
+
+        Assert.Null(retry.Event);
+        Assert.Equal(first, retry.Reply);
+        Assert.Equal(new Replies.Written("k", 1, Created: true), retry.Reply);
+        Assert.Equal(2, Assert.IsType<Replies.Found>(s2.Answer(new Queries.Get("k"))).Version);
+    }
+
+    [Fact]
+    public void A_retried_compare_and_set_is_not_refused_by_its_own_success()
+    {
+        var id = Guid.NewGuid();
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+        var (s2, cas) = Run(s1, new Commands.Put("k", V("two"), ExpectedVersion: 1, RequestId: id));
+
+        var retry = s2.Decide(new Commands.Put("k", V("two"), ExpectedVersion: 1, RequestId: id), T0);
+
+        Assert.Equal(new Replies.Written("k", 2, Created: false), cas);
+        Assert.Equal(cas, retry.Reply);
+    }
+
+    [Fact]
+    public void A_retried_delete_is_answered_with_the_tombstone_version()
+    {
+        var id = Guid.NewGuid();
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+        var (s2, deleted) = Run(s1, new Commands.Delete("k", RequestId: id));
+
+        Assert.Equal(deleted, s2.Decide(new Commands.Delete("k", RequestId: id), T0).Reply);
+    }
+
+    [Fact]
+    public void Remembered_requests_are_bounded_oldest_first()
+    {
+        var recent = RecentRequests.Empty;
+        var ids = Enumerable.Range(0, 5).Select(_ => Guid.NewGuid()).ToList();
+
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+        {
+            recent = recent.Add(id, new Replies.Written($"k{i}", 1, true), capacity: 3);
+        }
+
+        Assert.Equal(3, recent.Count);
+        Assert.Null(recent.Find(ids[0]));
+        Assert.Null(recent.Find(ids[1]));
+        Assert.Equal(ids.Skip(2), recent.InOrder.Select(r => r.RequestId));
+    }
 }

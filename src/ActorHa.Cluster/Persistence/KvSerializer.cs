@@ -15,10 +15,14 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
 {
     public const int Id = 4701;
 
-    // Persisted: never change their meaning.
-    public const string WrittenManifest = "kv.written.v1";
-    public const string DeletedManifest = "kv.deleted.v1";
-    public const string SnapshotManifest = "kv.snapshot.v1";
+    // Persisted: never change their meaning. v1 is still read; v2 adds the request id (and, in snapshots,
+    // the remembered requests) and is what this version writes.
+    public const string WrittenManifestV1 = "kv.written.v1";
+    public const string DeletedManifestV1 = "kv.deleted.v1";
+    public const string SnapshotManifestV1 = "kv.snapshot.v1";
+    public const string WrittenManifest = "kv.written.v2";
+    public const string DeletedManifest = "kv.deleted.v2";
+    public const string SnapshotManifest = "kv.snapshot.v2";
 
     // Wire only: must match across the nodes of one cluster (rolling upgrades keep them stable too).
     private const string PutManifest = "cmd.put";
@@ -80,11 +84,14 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
         return manifest switch
         {
-            WrittenManifest => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r)),
-            DeletedManifest => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r)),
-            SnapshotManifest => ReadSnapshot(r),
-            PutManifest => new Commands.Put(r.ReadString(), ReadBytes(r), ReadOptionalLong(r)),
-            DeleteManifest => new Commands.Delete(r.ReadString(), ReadOptionalLong(r)),
+            WrittenManifestV1 => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r)),
+            DeletedManifestV1 => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r)),
+            SnapshotManifestV1 => ReadSnapshot(r, withRequests: false),
+            WrittenManifest => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r), ReadOptionalGuid(r)),
+            DeletedManifest => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r), ReadOptionalGuid(r)),
+            SnapshotManifest => ReadSnapshot(r, withRequests: true),
+            PutManifest => new Commands.Put(r.ReadString(), ReadBytes(r), ReadOptionalLong(r), ReadOptionalGuid(r)),
+            DeleteManifest => new Commands.Delete(r.ReadString(), ReadOptionalLong(r), ReadOptionalGuid(r)),
             GetManifest => new Queries.Get(r.ReadString()),
             ListManifest => new Queries.ListKeys(new PartitionId(r.ReadInt32()), r.ReadString(), r.ReadBoolean() ? r.ReadString() : null, r.ReadInt32()),
             WrittenReply => new Replies.Written(r.ReadString(), r.ReadInt64(), r.ReadBoolean()),
@@ -104,19 +111,19 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         switch (obj)
         {
             case Events.ValueWritten e:
-                w.Write(e.Key); WriteBytes(w, e.Value); w.Write(e.Version); WriteTime(w, e.At);
+                w.Write(e.Key); WriteBytes(w, e.Value); w.Write(e.Version); WriteTime(w, e.At); WriteOptionalGuid(w, e.RequestId);
                 break;
             case Events.ValueDeleted e:
-                w.Write(e.Key); w.Write(e.Version); WriteTime(w, e.At);
+                w.Write(e.Key); w.Write(e.Version); WriteTime(w, e.At); WriteOptionalGuid(w, e.RequestId);
                 break;
             case PartitionState s:
                 WriteSnapshot(w, s);
                 break;
             case Commands.Put c:
-                w.Write(c.Key); WriteBytes(w, c.Value); WriteOptionalLong(w, c.ExpectedVersion);
+                w.Write(c.Key); WriteBytes(w, c.Value); WriteOptionalLong(w, c.ExpectedVersion); WriteOptionalGuid(w, c.RequestId);
                 break;
             case Commands.Delete c:
-                w.Write(c.Key); WriteOptionalLong(w, c.ExpectedVersion);
+                w.Write(c.Key); WriteOptionalLong(w, c.ExpectedVersion); WriteOptionalGuid(w, c.RequestId);
                 break;
             case Queries.Get q:
                 w.Write(q.Key);
@@ -171,9 +178,26 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         {
             w.Write(key); WriteBytes(w, e.Value); w.Write(e.Version); WriteTime(w, e.CreatedAt); WriteTime(w, e.UpdatedAt); w.Write(e.Deleted);
         }
+
+        w.Write(state.Recent.Count);
+        foreach (var (id, reply) in state.Recent.InOrder)
+        {
+            w.Write(id.ToByteArray());
+            switch (reply)
+            {
+                case Replies.Written written:
+                    w.Write((byte)(written.Created ? 1 : 2)); w.Write(written.Key); w.Write(written.Version);
+                    break;
+                case Replies.Deleted deleted:
+                    w.Write((byte)3); w.Write(deleted.Key); w.Write(deleted.Version);
+                    break;
+                default:
+                    throw new ArgumentException($"Unexpected remembered reply {reply.GetType()}.", nameof(state));
+            }
+        }
     }
 
-    private static PartitionState ReadSnapshot(BinaryReader r)
+    private static PartitionState ReadSnapshot(BinaryReader r, bool withRequests)
     {
         var count = r.ReadInt32();
         var entries = new KeyValuePair<string, Entry>[count];
@@ -183,7 +207,27 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             entries[i] = new(key, new Entry(ReadBytes(r), r.ReadInt64(), ReadTime(r), ReadTime(r), r.ReadBoolean()));
         }
 
-        return PartitionState.FromEntries(entries);
+        var recent = new List<(Guid, IPartitionReply)>();
+        if (withRequests)
+        {
+            var requests = r.ReadInt32();
+            for (var i = 0; i < requests; i++)
+            {
+                var id = new Guid(r.ReadBytes(16));
+                var kind = r.ReadByte();
+                var key = r.ReadString();
+                var version = r.ReadInt64();
+                recent.Add((id, kind switch
+                {
+                    1 => new Replies.Written(key, version, Created: true),
+                    2 => new Replies.Written(key, version, Created: false),
+                    3 => new Replies.Deleted(key, version),
+                    _ => throw new SerializationException($"Unknown remembered reply kind {kind}."),
+                }));
+            }
+        }
+
+        return PartitionState.FromEntries(entries, recent);
     }
 
     private static Replies.KeyPage ReadPage(BinaryReader r)
@@ -222,4 +266,15 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     }
 
     private static long? ReadOptionalLong(BinaryReader r) => r.ReadBoolean() ? r.ReadInt64() : null;
+
+    private static void WriteOptionalGuid(BinaryWriter w, Guid? value)
+    {
+        w.Write(value.HasValue);
+        if (value.HasValue)
+        {
+            w.Write(value.Value.ToByteArray());
+        }
+    }
+
+    private static Guid? ReadOptionalGuid(BinaryReader r) => r.ReadBoolean() ? new Guid(r.ReadBytes(16)) : null;
 }

@@ -13,10 +13,13 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
     [
         new Events.ValueWritten("k/ü", [1, 2, 3], 7, At),
         new Events.ValueWritten("empty", [], 1, At),
+        new Events.ValueWritten("k", [4], 2, At, Guid.Parse("0b9d6a1e-3c52-4f0e-9a57-2f1d2b6c9e11")),
         new Events.ValueDeleted("k", 8, At),
+        new Events.ValueDeleted("k", 9, At, Guid.Parse("5e0c7f7a-86a4-4c8e-8f43-6a2b7bbd0c21")),
         new Commands.Put("k", [9], null),
-        new Commands.Put("k", [9], 0),
+        new Commands.Put("k", [9], 0, Guid.NewGuid()),
         new Commands.Delete("k", 4),
+        new Commands.Delete("k", null, Guid.NewGuid()),
         new Queries.Get("k"),
         new Queries.ListKeys(new PartitionId(3), "pre", "after", 50),
         new Queries.ListKeys(new PartitionId(3), "", null, 1),
@@ -50,20 +53,20 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
     {
         var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(new Events.ValueDeleted("k", 1, At));
 
-        Assert.Equal("kv.written.v1", serializer.Manifest(new Events.ValueWritten("k", [], 1, At)));
-        Assert.Equal("kv.deleted.v1", serializer.Manifest(new Events.ValueDeleted("k", 1, At)));
-        Assert.Equal("kv.snapshot.v1", serializer.Manifest(PartitionState.Empty));
+        Assert.Equal("kv.written.v2", serializer.Manifest(new Events.ValueWritten("k", [], 1, At)));
+        Assert.Equal("kv.deleted.v2", serializer.Manifest(new Events.ValueDeleted("k", 1, At)));
+        Assert.Equal("kv.snapshot.v2", serializer.Manifest(PartitionState.Empty));
         Assert.Equal(KvSerializer.Id, serializer.Identifier);
     }
 
     [Fact]
-    public void A_stored_event_written_by_this_version_still_reads_back()
+    public void A_v1_event_as_first_stored_still_reads_back()
     {
         // Bytes of ValueWritten("k", [0x41], 5, 2025-11-24T16:00:00.123Z) as version 1 writes them: if this
         // fails, journals already on disk would no longer recover.
         var stored = Convert.FromHexString("016B010000004105000000000000007BE897B69A010000");
 
-        var back = Sys.Serialization.Deserialize(stored, KvSerializer.Id, KvSerializer.WrittenManifest);
+        var back = Sys.Serialization.Deserialize(stored, KvSerializer.Id, KvSerializer.WrittenManifestV1);
 
         var written = Assert.IsType<Events.ValueWritten>(back);
         Assert.Equal(("k", 5L, (byte)0x41), (written.Key, written.Version, written.Value.Single()));
@@ -74,10 +77,10 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
     public void A_snapshot_with_live_and_deleted_keys_round_trips()
     {
         var state = PartitionState.Empty
-            .Apply(new Events.ValueWritten("a", [1], 1, At))
+            .Apply(new Events.ValueWritten("a", [1], 1, At, Guid.NewGuid()))
             .Apply(new Events.ValueWritten("b", [2, 2], 1, At))
-            .Apply(new Events.ValueWritten("b", [3], 2, At.AddSeconds(1)))
-            .Apply(new Events.ValueDeleted("a", 2, At.AddSeconds(2)));
+            .Apply(new Events.ValueWritten("b", [3], 2, At.AddSeconds(1), Guid.NewGuid()))
+            .Apply(new Events.ValueDeleted("a", 2, At.AddSeconds(2), Guid.NewGuid()));
         var serializer = Sys.Serialization.FindSerializerFor(state);
 
         var back = (PartitionState)Sys.Serialization.Deserialize(serializer.ToBinary(state), serializer.Identifier, KvSerializer.SnapshotManifest);
@@ -89,6 +92,21 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
             Assert.Equal((entry.Version, entry.CreatedAt, entry.UpdatedAt, entry.Deleted), (other.Version, other.CreatedAt, other.UpdatedAt, other.Deleted));
             Assert.Equal(entry.Value, other.Value);
         }
+
+        Assert.Equal(3, back.Recent.Count);
+        Assert.Equal(state.Recent.InOrder, back.Recent.InOrder);
+    }
+
+    [Fact]
+    public void A_v1_snapshot_without_remembered_requests_still_reads_back()
+    {
+        // Count 1; "k"; value [7]; version 3; created/updated 1764000000123 ms; not deleted.
+        var stored = Convert.FromHexString("01000000016B010000000703000000000000007BE897B69A0100007BE897B69A01000000");
+
+        var state = (PartitionState)Sys.Serialization.Deserialize(stored, KvSerializer.Id, KvSerializer.SnapshotManifestV1);
+
+        Assert.Equal(3, state.Entries["k"].Version);
+        Assert.Equal(0, state.Recent.Count);
     }
 
     [Fact]

@@ -1,0 +1,36 @@
+using ActorHa.Domain;
+
+namespace ActorHa.Cluster.Leases;
+
+/// <summary>The outcome of trying to take a partition.</summary>
+/// <param name="Acquired">True when this node now owns the partition.</param>
+/// <param name="Epoch">The ownership epoch (grows on every change of owner): a fencing token for logs and checks.</param>
+/// <param name="Holder">Who holds it when not acquired.</param>
+/// <param name="RetryAfter">When not acquired: how long until the holder's node lease expires, if it does not renew.</param>
+public sealed record AcquireResult(bool Acquired, long Epoch, string? Holder, TimeSpan RetryAfter);
+
+/// <summary>
+/// Node leases and partition ownership, kept in the journal's own database so that the store every write
+/// depends on is also the arbiter of who may write. Times are the database's clock: SQLite's is the machine
+/// clock all local nodes share; PostgreSQL's is the server's. Nodes never compare their own clocks.
+/// </summary>
+public interface IOwnershipStore
+{
+    /// <summary>Creates the tables when missing.</summary>
+    void Initialize();
+
+    /// <summary>
+    /// Starts a new node lease (a node id is never reused: it includes the incarnation) or extends a live one.
+    /// Returns false when the lease had already expired: it is lost for good, and the node must stop serving.
+    /// </summary>
+    bool RenewNode(string node, TimeSpan ttl);
+
+    /// <summary>Takes the partition if it is free, released, already ours, or its holder's node lease has expired.</summary>
+    AcquireResult TryAcquire(PartitionId partition, string node);
+
+    /// <summary>Gives the partition up (after its actor stopped), so the next owner need not wait for expiry.</summary>
+    void Release(PartitionId partition, string node);
+
+    /// <summary>Ends a node lease at once (graceful leave): its partitions can move without waiting for expiry.</summary>
+    void ReleaseNode(string node);
+}

@@ -1,0 +1,147 @@
+using System.Globalization;
+using ActorHa.Domain;
+using Microsoft.Data.Sqlite;
+
+namespace ActorHa.Cluster.Leases;
+
+/// <summary><see cref="IOwnershipStore"/> on the SQLite file that holds the journal.</summary>
+public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipStore
+{
+    // Milliseconds since the Unix epoch, evaluated by SQLite itself.
+    private const string Now = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
+
+    private readonly string _connectionString = new SqliteConnectionStringBuilder(connectionString)
+    {
+        // A lease operation must never queue behind a long busy wait: failing fast and retrying is safer.
+        DefaultTimeout = 2,
+        Pooling = true,
+    }.ToString();
+
+    public void Initialize()
+    {
+        using var connection = Open();
+        Execute(connection, """
+            CREATE TABLE IF NOT EXISTS actorha_node_lease (
+                node TEXT PRIMARY KEY,
+                expires_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS actorha_partition_owner (
+                partition INTEGER PRIMARY KEY,
+                node TEXT NULL,
+                epoch INTEGER NOT NULL);
+            """);
+    }
+
+    public bool RenewNode(string node, TimeSpan ttl)
+    {
+        using var connection = Open();
+        using var tx = connection.BeginTransaction(deferred: false);
+        var ms = (long)ttl.TotalMilliseconds;
+        var existing = Scalar(connection, tx, "SELECT expires_at - " + Now + " FROM actorha_node_lease WHERE node = $node", ("$node", node));
+        if (existing is null)
+        {
+            Execute(connection, tx, $"INSERT INTO actorha_node_lease (node, expires_at) VALUES ($node, {Now} + $ttl)", ("$node", node), ("$ttl", ms));
+        }
+        else if (Convert.ToInt64(existing, CultureInfo.InvariantCulture) < 0)
+        {
+            // Expired: someone may already own our partitions. Extending it now would revive a dead owner.
+            tx.Rollback();
+            return false;
+        }
+        else
+        {
+            Execute(connection, tx, $"UPDATE actorha_node_lease SET expires_at = {Now} + $ttl WHERE node = $node", ("$node", node), ("$ttl", ms));
+        }
+
+        tx.Commit();
+        return true;
+    }
+
+    public AcquireResult TryAcquire(PartitionId partition, string node)
+    {
+        using var connection = Open();
+        using var tx = connection.BeginTransaction(deferred: false);
+        using var read = connection.CreateCommand();
+        read.Transaction = tx;
+        read.CommandText = $"""
+            SELECT o.node, o.epoch, l.expires_at - {Now}
+            FROM actorha_partition_owner o LEFT JOIN actorha_node_lease l ON l.node = o.node
+            WHERE o.partition = $partition
+            """;
+        read.Parameters.AddWithValue("$partition", partition.Value);
+        string? holder = null;
+        long epoch = 0;
+        long? remainingMs = null;
+        using (var reader = read.ExecuteReader())
+        {
+            if (reader.Read())
+            {
+                holder = reader.IsDBNull(0) ? null : reader.GetString(0);
+                epoch = reader.GetInt64(1);
+                remainingMs = reader.IsDBNull(2) ? null : reader.GetInt64(2);
+            }
+        }
+
+        var free = holder is null || holder == node || remainingMs is null or < 0;
+        if (!free)
+        {
+            tx.Rollback();
+            return new AcquireResult(false, epoch, holder, TimeSpan.FromMilliseconds(remainingMs!.Value));
+        }
+
+        Execute(connection, tx, """
+            INSERT INTO actorha_partition_owner (partition, node, epoch) VALUES ($partition, $node, 1)
+            ON CONFLICT(partition) DO UPDATE SET node = excluded.node, epoch = actorha_partition_owner.epoch + 1
+            """, ("$partition", partition.Value), ("$node", node));
+        tx.Commit();
+        return new AcquireResult(true, epoch + 1, node, TimeSpan.Zero);
+    }
+
+    public void Release(PartitionId partition, string node)
+    {
+        using var connection = Open();
+        Execute(connection, null, "UPDATE actorha_partition_owner SET node = NULL WHERE partition = $partition AND node = $node",
+            ("$partition", partition.Value), ("$node", node));
+    }
+
+    public void ReleaseNode(string node)
+    {
+        using var connection = Open();
+        Execute(connection, null, $"UPDATE actorha_node_lease SET expires_at = {Now} - 1 WHERE node = $node", ("$node", node));
+    }
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql) => Execute(connection, null, sql);
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, SqliteTransaction tx, string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        var result = command.ExecuteScalar();
+        return result is DBNull ? null : result;
+    }
+}
