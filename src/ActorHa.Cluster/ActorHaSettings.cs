@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Leases;
 using ActorHa.Domain;
 
 namespace ActorHa.Cluster;
@@ -60,6 +61,9 @@ public sealed class ActorHaSettings
     /// <summary>One attempt's wait inside RequestTimeout; a lost message is retried after it. ACTORHA__ATTEMPTTIMEOUT.</summary>
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The node lease that fences partition ownership (see docs/failover.md). ACTORHA__LEASE__*.</summary>
+    public LeaseSettings Lease { get; set; } = new();
+
     /// <summary>Largest value accepted, in bytes. ACTORHA__MAXVALUEBYTES.</summary>
     public int MaxValueBytes { get; set; } = 1024 * 1024;
 
@@ -113,6 +117,8 @@ public sealed class ActorHaSettings
         {
             problems.Add("ActorHa:AttemptTimeout must be positive.");
         }
+
+        problems.AddRange(Lease.Validate());
 
         if (MaxValueBytes < 1)
         {

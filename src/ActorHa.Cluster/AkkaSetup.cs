@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Cluster.Persistence;
@@ -24,6 +25,9 @@ public static class AkkaSetup
         services.AddSingleton(upSince);
         services.AddSingleton<PartitionClient>();
         services.AddSingleton<ClusterView>();
+        services.AddSingleton(settings.Lease);
+        services.AddSingleton(LeaseSetup.CreateStore(settings));
+        services.AddSingleton<NodeLease>();
 
         return services.AddAkka(settings.ClusterName, (builder, _) =>
         {
@@ -54,6 +58,7 @@ public static class AkkaSetup
                     SeedNodes = seeds.Select(s => $"akka.tcp://{settings.ClusterName}@{s}").ToArray(),
                 })
                 .WithKvPersistence(settings)
+                .WithNodeLease()
                 .WithPartitions(settings, map)
                 .WithMembershipTracking(upSince);
         });

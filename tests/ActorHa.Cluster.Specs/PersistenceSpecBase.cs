@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Persistence;
 using Akka.Actor;
 using Akka.Hosting;
@@ -24,7 +25,25 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
     {
         SpecHost = started.Host;
         Settings = settings;
+        Ownership = new SqliteOwnershipStore(settings.EffectiveConnectionString);
+        Lease = NewLease("spec-node");
     }
+
+    /// <summary>Partition ownership on the spec's SQLite file.</summary>
+    protected IOwnershipStore Ownership { get; }
+
+    /// <summary>This spec's node lease, renewed in the background like a node's.</summary>
+    protected NodeLease Lease { get; }
+
+    protected NodeLease NewLease(string nodeId, LeaseSettings? settings = null)
+    {
+        var lease = new NodeLease(Ownership, settings ?? new LeaseSettings(), Microsoft.Extensions.Logging.Abstractions.NullLogger<NodeLease>.Instance);
+        lease.Start(nodeId);
+        _leases.Add(lease);
+        return lease;
+    }
+
+    private readonly List<NodeLease> _leases = [];
 
     protected IHost SpecHost { get; }
 
@@ -43,6 +62,11 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
 
     protected override void AfterAll()
     {
+        foreach (var lease in _leases)
+        {
+            lease.Dispose();
+        }
+
         base.AfterAll();
         SpecHost.StopAsync().GetAwaiter().GetResult();
         SpecHost.Dispose();

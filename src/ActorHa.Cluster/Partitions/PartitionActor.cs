@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Leases;
 using ActorHa.Domain;
 using Akka.Actor;
 using Akka.Event;
@@ -34,6 +35,8 @@ public sealed class PartitionActor : ReceivePersistentActor
     private readonly PartitionId _partition;
     private readonly int _snapshotEvery;
     private readonly TimeProvider _clock;
+    private readonly ILeaseGuard _lease;
+    private readonly long _generation;
 
     private PartitionState _state = PartitionState.Empty;
     private List<(IWriteCommand Command, IActorRef ReplyTo)> _queued = [];
@@ -41,10 +44,12 @@ public sealed class PartitionActor : ReceivePersistentActor
     private int _eventsSinceSnapshot;
     private bool _stopRequested;
 
-    public PartitionActor(PartitionId partition, int snapshotEvery, TimeProvider clock)
+    public PartitionActor(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider clock)
     {
         _partition = partition;
         _snapshotEvery = snapshotEvery;
+        _lease = lease;
+        _generation = generation;
         _clock = clock;
 
         Recover<SnapshotOffer>(offer => _state = (PartitionState)offer.Snapshot);
@@ -55,10 +60,19 @@ public sealed class PartitionActor : ReceivePersistentActor
         });
         Recover<RecoveryCompleted>(_ => _log.Debug("Partition {0} recovered {1} keys at sequence number {2}", _partition, _state.Entries.Count, LastSequenceNr));
 
-        Command<Queries.Get>(get => Sender.Tell(_state.Answer(get)));
-        Command<Queries.ListKeys>(list => Sender.Tell(_state.Answer(list)));
+        // Every answer is given only while this node's lease guarantees nobody else owns the partition:
+        // a node that was frozen or cut off, and whose partition moved meanwhile, must answer nothing stale.
+        Command<Queries.Get>(get => Sender.Tell(Owns ? _state.Answer(get) : LeaseLapsed()));
+        Command<Queries.ListKeys>(list => Sender.Tell(Owns ? _state.Answer(list) : LeaseLapsed()));
         Command<IWriteCommand>(command =>
         {
+            if (!Owns)
+            {
+                // Not written, so the client may safely retry elsewhere.
+                Sender.Tell(LeaseLapsed());
+                return;
+            }
+
             _queued.Add((command, Sender));
             if (_inFlight is null)
             {
@@ -86,11 +100,40 @@ public sealed class PartitionActor : ReceivePersistentActor
 
     public static string PersistenceIdFor(PartitionId partition) => $"partition-{partition}";
 
-    public static Props Props(PartitionId partition, int snapshotEvery, TimeProvider? clock = null) =>
-        Akka.Actor.Props.Create(() => new PartitionActor(partition, snapshotEvery, clock ?? TimeProvider.System));
+    /// <param name="generation">The lease generation the partition was acquired under; a later generation voids it.</param>
+    public static Props Props(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider? clock = null) =>
+        Akka.Actor.Props.Create(() => new PartitionActor(partition, snapshotEvery, lease, generation, clock ?? TimeProvider.System));
+
+    /// <summary>
+    /// True while this incarnation may answer: the lease is current and of the generation it was acquired
+    /// under. A new generation means the old lease expired in the store, so this state may be stale: stop,
+    /// and let the supervisor acquire again and recover from the journal.
+    /// </summary>
+    private bool Owns
+    {
+        get
+        {
+            if (_lease.Generation != _generation)
+            {
+                Context.Stop(Self);
+                return false;
+            }
+
+            return _lease.IsValid;
+        }
+    }
+
+    private Replies.Unavailable LeaseLapsed() => new($"this node's lease on partition {_partition} is not current", TimeSpan.FromMilliseconds(500));
 
     private void WriteQueued()
     {
+        if (!Owns)
+        {
+            Reply(_queued.Select(q => (q.ReplyTo, (IPartitionReply)LeaseLapsed())).ToList());
+            _queued = [];
+            return;
+        }
+
         var batch = _queued;
         _queued = [];
         var now = DateTimeOffset.FromUnixTimeMilliseconds(_clock.GetUtcNow().ToUnixTimeMilliseconds());
@@ -144,7 +187,20 @@ public sealed class PartitionActor : ReceivePersistentActor
     {
         var replies = _inFlight!;
         _inFlight = null;
-        Reply(replies);
+        if (Owns)
+        {
+            Reply(replies);
+        }
+        else
+        {
+            // Durable, but possibly only after the lease ran out (this process was frozen mid-write): a new
+            // owner may not have seen it, so the outcome is unknown to the client, and this incarnation stops.
+            var unknown = new Replies.Unavailable($"partition {_partition} lost its lease during the write; the outcome is unknown", TimeSpan.FromMilliseconds(500));
+            Reply(replies.Select(r => (r.ReplyTo, (IPartitionReply)unknown)).ToList());
+            Context.Stop(Self);
+            return;
+        }
+
 
         if (_eventsSinceSnapshot >= _snapshotEvery)
         {

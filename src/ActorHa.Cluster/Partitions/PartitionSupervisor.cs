@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Leases;
 using ActorHa.Domain;
 using Akka.Actor;
 using Akka.Event;
@@ -5,72 +6,136 @@ using Akka.Event;
 namespace ActorHa.Cluster.Partitions;
 
 /// <summary>
-/// The sharding entity for one partition: keeps a <see cref="PartitionActor"/> alive. When the partition
-/// throws or its journal fails, the child is stopped and recreated after an exponential backoff; it then
-/// recovers from snapshot + events. While no child runs, requests get an immediate, retryable
-/// <see cref="Replies.Unavailable"/> rather than waiting out their timeout.
+/// The sharding entity for one partition. Before the <see cref="PartitionActor"/> may recover and serve, this
+/// node must own the partition in the store (<see cref="IOwnershipStore.TryAcquire"/>): free, released, ours,
+/// or held by a node whose lease has expired. That, not cluster membership, is what keeps two nodes from
+/// serving one partition, so downing can be fast without being trusted for safety.
+/// Requests that arrive while the partition is being acquired, recovered or restarted are buffered and
+/// delivered once it runs; those waiting longer than <see cref="BufferTimeout"/> are answered with a
+/// retryable <see cref="Replies.Unavailable"/>. A failed child is stopped and recreated after an exponential
+/// backoff; on hand-off the partition is released once its child has stopped, so the next owner need not
+/// wait for this node's lease to expire.
 /// </summary>
 public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
 {
+    public static readonly TimeSpan BufferTimeout = TimeSpan.FromSeconds(2);
+    private const int MaxBuffered = 10_000;
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan HealthyAfter = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan AcquirePoll = TimeSpan.FromMilliseconds(100);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly PartitionId _partition;
-    private readonly Props _childProps;
+    private readonly Func<long, Props> _childProps;
+    private readonly IOwnershipStore _store;
+    private readonly NodeLease _lease;
+    private readonly Queue<(object Message, IActorRef Sender, DateTime At)> _buffer = new();
     private IActorRef? _child;
     private int _consecutiveFailures;
     private DateTime _childStartedAt;
     private bool _stopping;
+    private long _epoch;
+    private long _generation;
 
-    public PartitionSupervisor(PartitionId partition, Props childProps)
+    /// <param name="childProps">The partition actor's props for a lease generation.</param>
+    public PartitionSupervisor(PartitionId partition, Func<long, Props> childProps, IOwnershipStore store, NodeLease lease)
     {
         _partition = partition;
         _childProps = childProps;
-
-        Receive<PartitionControl.Stop>(stop =>
-        {
-            _stopping = true;
-            if (_child is null)
-            {
-                Context.Stop(Self);
-            }
-            else
-            {
-                _child.Tell(stop);
-            }
-        });
-        Receive<Terminated>(t => t.ActorRef.Equals(_child), _ => OnChildTerminated());
-        Receive<StartChild>(_ => StartChildNow());
-        ReceiveAny(message =>
-        {
-            if (_child is not null)
-            {
-                _child.Forward(message);
-            }
-            else if (message is IPartitionMessage)
-            {
-                Sender.Tell(new Replies.Unavailable($"partition {_partition} is restarting", RetryAfter()));
-            }
-        });
+        _store = store;
+        _lease = lease;
+        Acquiring();
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(PartitionId partition, Props childProps) =>
-        Akka.Actor.Props.Create(() => new PartitionSupervisor(partition, childProps));
+    public static Props Props(PartitionId partition, Func<long, Props> childProps, IOwnershipStore store, NodeLease lease) =>
+        Akka.Actor.Props.Create(() => new PartitionSupervisor(partition, childProps, store, lease));
 
-    protected override void PreStart() => StartChildNow();
+    protected override void PreStart()
+    {
+        Self.Tell(TryAcquire.Instance);
+        Timers.StartPeriodicTimer(ExpireBuffered.Instance, ExpireBuffered.Instance, TimeSpan.FromMilliseconds(250));
+    }
 
     // Stop, never restart in place: a persistent actor restarted in place would recover concurrently with
     // writes of its previous incarnation still queued in the journal; a fresh child after a backoff does not.
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);
 
-    private void StartChildNow()
+    /// <summary>Not running: taking ownership (first start, or after a failure and its backoff).</summary>
+    private void Acquiring()
     {
-        _child = Context.Watch(Context.ActorOf(_childProps, "p"));
+        Receive<TryAcquire>(_ =>
+        {
+            if (!_lease.IsValid)
+            {
+                // Our own lease is not (yet, or no longer) current: owning anything now would be unsafe.
+                Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, AcquirePoll);
+                return;
+            }
+
+            var (node, generation) = _lease.Current;
+            var partition = _partition;
+            var store = _store;
+            Task.Run(() => new Acquired(store.TryAcquire(partition, node), generation)).PipeTo(Self, failure: e => new AcquireFailed(e));
+        });
+        Receive<Acquired>(acquired =>
+        {
+            var result = acquired.Result;
+            if (result.Acquired)
+            {
+                _epoch = result.Epoch;
+                _generation = acquired.Generation;
+                StartChild();
+                return;
+            }
+
+            // Someone else's lease still covers the partition: retry just after it would expire.
+            var wait = result.RetryAfter < AcquirePoll ? result.RetryAfter + TimeSpan.FromMilliseconds(10) : AcquirePoll;
+            Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, wait);
+        });
+        Receive<AcquireFailed>(failed =>
+        {
+            _log.Warning("Partition {0}: taking ownership failed ({1}); retrying", _partition, failed.Cause.Message);
+            Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, AcquirePoll);
+        });
+        Receive<PartitionControl.Stop>(_ => StopWithoutChild());
+        Receive<ExpireBuffered>(_ => ExpireOldBuffered());
+        Receive<IPartitionMessage>(message => Buffer(message));
+        Receive<PartitionControl.InjectFailure>(_ => { });
+    }
+
+    private void Running()
+    {
+        Receive<Terminated>(t => t.ActorRef.Equals(_child), _ => OnChildTerminated());
+        Receive<PartitionControl.Stop>(stop =>
+        {
+            _stopping = true;
+            _child!.Tell(stop);
+        });
+        Receive<ExpireBuffered>(_ => { });
+        ReceiveAny(message => _child!.Forward(message));
+    }
+
+    /// <summary>Child stopped on hand-off: give the partition up, then stop.</summary>
+    private void Releasing()
+    {
+        Receive<Released>(_ => Context.Stop(Self));
+        Receive<ExpireBuffered>(_ => ExpireOldBuffered());
+        Receive<IPartitionMessage>(message => Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200))));
+    }
+
+    private void StartChild()
+    {
+        _log.Debug("Partition {0} owned at epoch {1} (lease generation {2})", _partition, _epoch, _generation);
+        _child = Context.Watch(Context.ActorOf(_childProps(_generation), "p"));
         _childStartedAt = DateTime.UtcNow;
+        Become(Running);
+        while (_buffer.TryDequeue(out var buffered))
+        {
+            _child.Tell(buffered.Message, buffered.Sender);
+        }
     }
 
     private void OnChildTerminated()
@@ -78,7 +143,16 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         _child = null;
         if (_stopping)
         {
-            Context.Stop(Self);
+            Release();
+            return;
+        }
+
+        if (_lease.Generation != _generation)
+        {
+            // The lease was lost and taken anew: acquire under the new generation and recover from the journal.
+            _log.Warning("Partition {0}: node lease generation changed; acquiring again", _partition);
+            Become(Acquiring);
+            Self.Tell(TryAcquire.Instance);
             return;
         }
 
@@ -87,21 +161,88 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
             _consecutiveFailures = 0;
         }
 
-        var delay = RetryAfter();
+        var delay = Backoff();
         _consecutiveFailures++;
         _log.Warning("Partition {0} stopped unexpectedly; restarting it in {1} ms (failure {2} in a row)", _partition, (int)delay.TotalMilliseconds, _consecutiveFailures);
-        Timers.StartSingleTimer(StartChild.Instance, StartChild.Instance, delay);
+        Become(Acquiring);
+        Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, delay);
     }
 
-    private TimeSpan RetryAfter()
+    private void StopWithoutChild()
+    {
+        // Nothing runs here; if we owned the partition (acquired but child not yet started) release it anyway.
+        _stopping = true;
+        Release();
+    }
+
+    private void Release()
+    {
+        Become(Releasing);
+        var node = _lease.Current.Generation == _generation ? _lease.NodeId : "";
+        var partition = _partition;
+        var store = _store;
+        Task.Run(() =>
+        {
+            try
+            {
+                if (node.Length > 0)
+                {
+                    store.Release(partition, node);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The partition becomes free anyway once this node's lease expires.
+            }
+
+            return Released.Instance;
+        }).PipeTo(Self);
+    }
+
+    private void Buffer(IPartitionMessage message)
+    {
+        if (_buffer.Count >= MaxBuffered)
+        {
+            Sender.Tell(new Replies.Unavailable($"partition {_partition} is starting and its buffer is full", Backoff()));
+            return;
+        }
+
+        _buffer.Enqueue((message, Sender, DateTime.UtcNow));
+    }
+
+    private void ExpireOldBuffered()
+    {
+        var cutoff = DateTime.UtcNow - BufferTimeout;
+        while (_buffer.TryPeek(out var oldest) && oldest.At < cutoff)
+        {
+            _buffer.Dequeue();
+            oldest.Sender.Tell(new Replies.Unavailable($"partition {_partition} is starting", TimeSpan.FromMilliseconds(500)));
+        }
+    }
+
+    private TimeSpan Backoff()
     {
         var factor = Math.Pow(2, Math.Min(_consecutiveFailures, 10));
         var ms = Math.Min(MaxBackoff.TotalMilliseconds, MinBackoff.TotalMilliseconds * factor);
         return TimeSpan.FromMilliseconds(ms * (1 + (Random.Shared.NextDouble() * 0.2)));
     }
 
-    private sealed record StartChild
+    private sealed record TryAcquire
     {
-        public static readonly StartChild Instance = new();
+        public static readonly TryAcquire Instance = new();
+    }
+
+    private sealed record Acquired(AcquireResult Result, long Generation);
+
+    private sealed record AcquireFailed(Exception Cause);
+
+    private sealed record Released
+    {
+        public static readonly Released Instance = new();
+    }
+
+    private sealed record ExpireBuffered
+    {
+        public static readonly ExpireBuffered Instance = new();
     }
 }

@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Leases;
 using ActorHa.Domain;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
@@ -22,10 +23,15 @@ public static class PartitionsSetup
         return builder
             .WithShardRegion<PartitionRegion>(
                 TypeName,
-                entityId =>
+                (_, _, resolver) =>
                 {
-                    var partition = PartitionId.Parse(entityId);
-                    return PartitionSupervisor.Props(partition, PartitionActor.Props(partition, settings.SnapshotEvery));
+                    var store = resolver.GetService<IOwnershipStore>();
+                    var lease = resolver.GetService<NodeLease>();
+                    return entityId =>
+                    {
+                        var partition = PartitionId.Parse(entityId);
+                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation), store, lease);
+                    };
                 },
                 new PartitionMessageExtractor(map),
                 new ShardOptions

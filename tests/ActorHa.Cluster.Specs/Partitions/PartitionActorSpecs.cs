@@ -1,4 +1,5 @@
 using System.Text;
+using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
 using Akka.Actor;
@@ -13,7 +14,7 @@ public sealed class PartitionActorSpecs(ITestOutputHelper output) : PersistenceS
 
     private static byte[] V(string s) => Encoding.UTF8.GetBytes(s);
 
-    private IActorRef StartPartition(int snapshotEvery = 1000) => Sys.ActorOf(PartitionActor.Props(P, snapshotEvery));
+    private IActorRef StartPartition(int snapshotEvery = 1000) => Sys.ActorOf(PartitionActor.Props(P, snapshotEvery, Lease, Lease.Generation));
 
     private void StopAndWait(IActorRef actor)
     {
@@ -134,7 +135,7 @@ public sealed class PartitionActorSpecs(ITestOutputHelper output) : PersistenceS
     public void An_injected_failure_restarts_the_partition_under_its_supervisor_and_keeps_its_state()
     {
         // arrange
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, PartitionActor.Props(P, 1000)));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
         supervisor.Tell(new Commands.Put("k", V("kept")));
         ExpectMsg<Replies.Written>();
         var firstChild = ChildOf(supervisor);
@@ -156,25 +157,26 @@ public sealed class PartitionActorSpecs(ITestOutputHelper output) : PersistenceS
     }
 
     [Fact]
-    public void While_a_partition_cannot_start_its_callers_get_a_retryable_answer_at_once()
+    public void While_a_partition_cannot_start_its_callers_get_a_retryable_answer_within_the_buffer_timeout()
     {
         // A child that fails in its constructor keeps the supervisor in backoff.
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, Props.Create(() => new AlwaysFails())));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, _ => Props.Create(() => new AlwaysFails()), Ownership, Lease));
 
+        // A request handed to a child that then dies is lost (the caller's retry covers it); one that waits
+        // out a backoff in the supervisor's buffer is answered.
         AwaitAssert(() =>
         {
             supervisor.Tell(new Queries.Get("k"));
-            var unavailable = ExpectMsg<Replies.Unavailable>(TimeSpan.FromMilliseconds(500));
-            Assert.Contains("restarting", unavailable.Reason);
+            var unavailable = ExpectMsg<Replies.Unavailable>(PartitionSupervisor.BufferTimeout + TimeSpan.FromSeconds(1));
             Assert.True(unavailable.RetryAfter > TimeSpan.Zero);
-        }, TimeSpan.FromSeconds(5));
+        }, TimeSpan.FromSeconds(20));
     }
 
     [Fact]
     public void A_write_rejected_by_the_journal_stops_the_partition_and_it_recovers_once_the_journal_is_back()
     {
         // arrange: another process holds SQLite's write lock longer than the journal's busy timeout
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, PartitionActor.Props(P, 1000)));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
         supervisor.Tell(new Commands.Put("k", V("before")));
         ExpectMsg(new Replies.Written("k", 1, Created: true));
 
@@ -201,6 +203,59 @@ public sealed class PartitionActorSpecs(ITestOutputHelper output) : PersistenceS
             supervisor.Tell(new Commands.Put("k", V("after")));
             Assert.Equal(new Replies.Written("k", 2, Created: false), ExpectMsg<IPartitionReply>(TimeSpan.FromSeconds(5)));
         }, TimeSpan.FromSeconds(40), TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void A_partition_held_by_another_live_node_is_not_started_and_is_taken_once_released()
+    {
+        // arrange: another node owns partition 7 and keeps its lease alive
+        var other = NewLease("other-node");
+        Assert.True(Ownership.TryAcquire(P, other.NodeId).Acquired);
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
+
+        // act / assert: requests wait, then get a retryable answer; nothing is served by a second owner
+        supervisor.Tell(new Commands.Put("k", V("blocked")));
+        Assert.IsType<Replies.Unavailable>(ExpectMsg<IPartitionReply>(PartitionSupervisor.BufferTimeout + TimeSpan.FromSeconds(1)));
+
+        // once the other node releases it, a buffered request is served
+        Ownership.Release(P, other.NodeId);
+        supervisor.Tell(new Commands.Put("k", V("now")));
+        ExpectMsg(new Replies.Written("k", 1, Created: true), TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public void A_partition_held_by_a_node_whose_lease_expired_is_taken_over()
+    {
+        var shortLease = new LeaseSettings { Ttl = TimeSpan.FromMilliseconds(600), RenewInterval = TimeSpan.FromMilliseconds(100), SafetyMargin = TimeSpan.FromMilliseconds(150) };
+        var dead = NewLease("dead-node", shortLease);
+        Assert.True(Ownership.TryAcquire(P, dead.NodeId).Acquired);
+        dead.StopRenewing();
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
+
+        supervisor.Tell(new Commands.Put("k", V("taken over")));
+
+        ExpectMsg(new Replies.Written("k", 1, Created: true), TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
+    public void A_partition_whose_node_lease_lapsed_answers_nothing_from_its_state()
+    {
+        // arrange: a partition on a node whose lease stops being renewed (frozen, cut off, or downed)
+        var shortLease = new LeaseSettings { Ttl = TimeSpan.FromMilliseconds(600), RenewInterval = TimeSpan.FromMilliseconds(100), SafetyMargin = TimeSpan.FromMilliseconds(150) };
+        var lease = NewLease("lapsing-node", shortLease);
+        var partition = Sys.ActorOf(PartitionActor.Props(new PartitionId(9), 1000, lease, lease.Generation));
+        partition.Tell(new Commands.Put("k", V("v")));
+        ExpectMsg<Replies.Written>();
+
+        // act
+        lease.StopRenewing();
+
+        // assert: reads and writes are refused, retryably, once the lease is no longer certain
+        Assert.False(lease.IsValid);
+        partition.Tell(new Queries.Get("k"));
+        Assert.IsType<Replies.Unavailable>(ExpectMsg<IPartitionReply>());
+        partition.Tell(new Commands.Put("k", V("w")));
+        Assert.IsType<Replies.Unavailable>(ExpectMsg<IPartitionReply>());
     }
 
     private IActorRef ChildOf(IActorRef supervisor)

@@ -1,0 +1,34 @@
+using Akka;
+using Akka.Actor;
+using Akka.Hosting;
+
+namespace ActorHa.Cluster.Leases;
+
+public static class LeaseSetup
+{
+    public static IOwnershipStore CreateStore(ActorHaSettings settings) => settings.Store switch
+    {
+        StoreKind.Sqlite => new SqliteOwnershipStore(settings.EffectiveConnectionString),
+        _ => throw new NotSupportedException($"Partition ownership on the {settings.Store} store is not supported by this build yet."),
+    };
+
+    /// <summary>
+    /// Takes this node's lease as soon as the actor system runs (the lease id includes the incarnation uid, so a
+    /// restarted process never inherits an old lease), stops renewing it once this member is removed, and
+    /// releases it as the very last step of a graceful shutdown.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithNodeLease(this AkkaConfigurationBuilder builder) =>
+        builder.WithActors((system, _, resolver) =>
+        {
+            var lease = resolver.GetService<NodeLease>();
+            var cluster = Akka.Cluster.Cluster.Get(system);
+            var self = cluster.SelfUniqueAddress;
+            lease.Start($"{self.Address.Host}:{self.Address.Port}#{self.Uid}");
+            cluster.RegisterOnMemberRemoved(lease.StopRenewing);
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "release-node-lease", () =>
+            {
+                lease.Release();
+                return Task.FromResult(Done.Instance);
+            });
+        });
+}

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace ActorHa.Cluster.Leases;
+
+/// <summary>What a partition asks before every reply: may this node still speak for its partitions?</summary>
+public interface ILeaseGuard
+{
+    /// <summary>Incremented each time the lease is lost and taken anew; ownership from an older generation is void.</summary>
+    long Generation { get; }
+
+    bool IsValid { get; }
+}
+
+/// <summary>Timings of the node lease. ACTORHA__LEASE__TTL, __RENEWINTERVAL, __SAFETYMARGIN.</summary>
+public sealed class LeaseSettings
+{
+    /// <summary>How long a renewal keeps the lease alive in the store; also how long a dead owner blocks its partitions.</summary>
+    public TimeSpan Ttl { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan RenewInterval { get; set; } = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>This node stops serving this long before the store would let another node take over.</summary>
+    public TimeSpan SafetyMargin { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    public IEnumerable<string> Validate()
+    {
+        if (RenewInterval <= TimeSpan.Zero || Ttl <= TimeSpan.Zero)
+        {
+            yield return "ActorHa:Lease:Ttl and ActorHa:Lease:RenewInterval must be positive.";
+        }
+
+        if (SafetyMargin < TimeSpan.Zero || SafetyMargin + RenewInterval >= Ttl)
+        {
+            yield return "ActorHa:Lease:SafetyMargin + RenewInterval must be shorter than ActorHa:Lease:Ttl.";
+        }
+    }
+}
+
+/// <summary>
+/// This node's lease in the store. While <see cref="IsValid"/> is true, the store guarantees that no other
+/// node can take any partition this node owns: validity ends <see cref="LeaseSettings.SafetyMargin"/> before
+/// the store's expiry, measured from the moment the last successful renewal was *sent*, on the monotonic
+/// clock (which keeps counting while the process is frozen by SIGSTOP). A lease found expired in the store
+/// (the process was frozen, or the store unreachable, for longer than the TTL) is void for good: its
+/// partitions may be elsewhere now. The node then takes a lease of a new <see cref="Generation"/> (a new
+/// lease id), and every partition that ran under the old one must stop, acquire again and recover from the
+/// journal. Renewal runs on its own thread so a starved thread pool cannot silently let the lease lapse.
+/// </summary>
+public sealed class NodeLease : ILeaseGuard, IDisposable
+{
+    private readonly IOwnershipStore _store;
+    private readonly LeaseSettings _settings;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private long _validUntil;
+    private long _generation;
+    private string _baseId = "";
+    private volatile bool _stopped;
+    private Thread? _thread;
+
+    public NodeLease(IOwnershipStore store, LeaseSettings settings, ILogger<NodeLease> logger)
+    {
+        _store = store;
+        _settings = settings;
+        _logger = logger;
+    }
+
+    /// <summary>Raised when a lease was found expired in the store and a new generation was taken.</summary>
+    public event Action<long>? Renewed;
+
+    /// <summary>The lease id in the store: this node's address and incarnation, plus the generation.</summary>
+    public string NodeId { get; private set; } = "";
+
+    public long Generation => Interlocked.Read(ref _generation);
+
+    public bool IsValid => !_stopped && Stopwatch.GetTimestamp() < Interlocked.Read(ref _validUntil);
+
+    /// <summary>The id and generation to acquire partitions under, read together.</summary>
+    public (string NodeId, long Generation) Current
+    {
+        get
+        {
+            lock (_stop)
+            {
+                return (NodeId, _generation);
+            }
+        }
+    }
+
+    /// <summary>Takes the lease (one renewal, synchronously) and keeps renewing it in the background.</summary>
+    public void Start(string nodeId)
+    {
+        _baseId = nodeId;
+        _store.Initialize();
+        NextGeneration();
+        if (!Renew())
+        {
+            throw new InvalidOperationException($"The node lease {NodeId} could not be taken.");
+        }
+
+        _thread = new Thread(RenewLoop) { IsBackground = true, Name = "actorha-node-lease" };
+        _thread.Start();
+    }
+
+    /// <summary>Stops renewing: the lease lapses and partitions stop serving (used when this node is downed or leaves).</summary>
+    public void StopRenewing()
+    {
+        _stopped = true;
+        _stop.Cancel();
+    }
+
+    /// <summary>Stops renewing and ends the lease in the store at once; call only after every partition here has stopped.</summary>
+    public void Release()
+    {
+        StopRenewing();
+        if (NodeId.Length > 0)
+        {
+            try
+            {
+                _store.ReleaseNode(NodeId);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _logger.LogWarning(e, "Could not release node lease {Node}; it expires by itself within {Ttl} ms", NodeId, _settings.Ttl.TotalMilliseconds);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        StopRenewing();
+        _stop.Dispose();
+    }
+
+    private void RenewLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            _stop.Token.WaitHandle.WaitOne(_settings.RenewInterval);
+            if (_stop.IsCancellationRequested)
+            {
+                break;
+            }
+
+            try
+            {
+                if (!Renew())
+                {
+                    var expired = NodeId;
+                    NextGeneration();
+                    var renewed = Renew();
+                    _logger.LogError("Node lease {Expired} had expired in the store (was this process frozen, or the store unreachable?); its partitions may be served elsewhere now. Took lease {Node}{Result}; partitions will re-acquire and recover.",
+                        expired, NodeId, renewed ? "" : " (not yet)");
+                    Renewed?.Invoke(Generation);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Validity lapses by itself if this keeps failing; nothing unsafe happens meanwhile.
+                _logger.LogWarning("Renewing node lease {Node} failed: {Error}", NodeId, e.Message);
+            }
+        }
+    }
+
+    private void NextGeneration()
+    {
+        lock (_stop)
+        {
+            _generation++;
+            NodeId = $"{_baseId}/{_generation}";
+        }
+    }
+
+    private bool Renew()
+    {
+        var sentAt = Stopwatch.GetTimestamp();
+        if (!_store.RenewNode(NodeId, _settings.Ttl))
+        {
+            return false;
+        }
+
+        var validFor = _settings.Ttl - _settings.SafetyMargin;
+        Interlocked.Exchange(ref _validUntil, sentAt + (long)(validFor.TotalSeconds * Stopwatch.Frequency));
+        return true;
+    }
+}

@@ -1,0 +1,109 @@
+using ActorHa.Cluster.Leases;
+using ActorHa.Domain;
+using Xunit.Abstractions;
+
+namespace ActorHa.Cluster.Specs.Leases;
+
+public sealed class SqliteOwnershipStoreSpecs(ITestOutputHelper output) : PersistenceSpecBase(output)
+{
+    private static readonly PartitionId P = new(3);
+    private static readonly TimeSpan Ttl = TimeSpan.FromMilliseconds(400);
+
+    [Fact]
+    public void A_free_partition_is_acquired_at_epoch_1_and_reacquired_by_its_owner_at_the_next_epoch()
+    {
+        Ownership.RenewNode("a", Ttl);
+
+        var first = Ownership.TryAcquire(P, "a");
+        var again = Ownership.TryAcquire(P, "a");
+
+        Assert.Equal((true, 1L), (first.Acquired, first.Epoch));
+        Assert.Equal((true, 2L), (again.Acquired, again.Epoch));
+    }
+
+    [Fact]
+    public void A_partition_whose_holder_lease_is_alive_cannot_be_taken()
+    {
+        Ownership.RenewNode("a", TimeSpan.FromSeconds(10));
+        Ownership.TryAcquire(P, "a");
+
+        var attempt = Ownership.TryAcquire(P, "b");
+
+        Assert.False(attempt.Acquired);
+        Assert.Equal("a", attempt.Holder);
+        Assert.InRange(attempt.RetryAfter, TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public void A_partition_whose_holder_lease_expired_is_taken_at_a_higher_epoch()
+    {
+        Ownership.RenewNode("a", Ttl);
+        var held = Ownership.TryAcquire(P, "a");
+
+        Thread.Sleep(Ttl + TimeSpan.FromMilliseconds(100));
+        var taken = Ownership.TryAcquire(P, "b");
+
+        Assert.True(taken.Acquired);
+        Assert.Equal(held.Epoch + 1, taken.Epoch);
+    }
+
+    [Fact]
+    public void An_expired_node_lease_can_never_be_renewed_again()
+    {
+        Assert.True(Ownership.RenewNode("a", Ttl));
+        Assert.True(Ownership.RenewNode("a", Ttl));
+
+        Thread.Sleep(Ttl + TimeSpan.FromMilliseconds(100));
+
+        Assert.False(Ownership.RenewNode("a", Ttl));
+        Assert.False(Ownership.RenewNode("a", Ttl));
+    }
+
+    [Fact]
+    public void A_released_partition_or_node_lets_another_node_take_over_at_once()
+    {
+        Ownership.RenewNode("a", TimeSpan.FromSeconds(10));
+        Ownership.RenewNode("b", TimeSpan.FromSeconds(10));
+        Ownership.TryAcquire(P, "a");
+        Ownership.TryAcquire(new PartitionId(4), "a");
+
+        Ownership.Release(P, "a");
+        var released = Ownership.TryAcquire(P, "b");
+        var stillHeld = Ownership.TryAcquire(new PartitionId(4), "b");
+        Ownership.ReleaseNode("a");
+        var afterNodeRelease = Ownership.TryAcquire(new PartitionId(4), "b");
+
+        Assert.True(released.Acquired);
+        Assert.False(stillHeld.Acquired);
+        Assert.True(afterNodeRelease.Acquired);
+    }
+
+    [Fact]
+    public void Releasing_a_partition_someone_else_holds_changes_nothing()
+    {
+        Ownership.RenewNode("a", TimeSpan.FromSeconds(10));
+        Ownership.TryAcquire(P, "a");
+
+        Ownership.Release(P, "b");
+
+        Assert.False(Ownership.TryAcquire(P, "b").Acquired);
+    }
+
+    [Fact]
+    public void A_node_lease_stays_valid_while_renewed_and_lapses_before_the_store_frees_it()
+    {
+        var settings = new LeaseSettings { Ttl = TimeSpan.FromMilliseconds(600), RenewInterval = TimeSpan.FromMilliseconds(100), SafetyMargin = TimeSpan.FromMilliseconds(200) };
+        var lease = NewLease("renewed", settings);
+        Ownership.TryAcquire(P, lease.NodeId);
+
+        Thread.Sleep(1000);
+        var validWhileRenewed = lease.IsValid;
+        lease.StopRenewing();
+        var takenWhileRecentlyRenewed = Ownership.TryAcquire(P, "b").Acquired;
+
+        Assert.True(validWhileRenewed);
+        Assert.False(lease.IsValid);
+        Assert.False(takenWhileRecentlyRenewed);
+        AwaitCondition(() => Ownership.TryAcquire(P, "b").Acquired, TimeSpan.FromSeconds(2));
+    }
+}
