@@ -4,6 +4,7 @@ using ActorHa.Cli.Commands;
 var root = new RootCommand("ActorHa: a fault-tolerant, partitioned, event-sourced key/value store on an Akka.NET cluster.");
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(NodeCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 foreach (var command in KvCommands.Create())
 {
     root.Subcommands.Add(command);

@@ -59,7 +59,7 @@ public sealed class ActorHaSettings
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>One attempt's wait inside RequestTimeout; a lost message is retried after it. ACTORHA__ATTEMPTTIMEOUT.</summary>
-    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>The node lease that fences partition ownership (see docs/failover.md). ACTORHA__LEASE__*.</summary>
     public LeaseSettings Lease { get; set; } = new();
@@ -69,6 +69,9 @@ public sealed class ActorHaSettings
 
     /// <summary>Directory of the HOCON files (failure detector, SBR, sharding timings). ACTORHA__HOCONDIR.</summary>
     public string? HoconDir { get; set; }
+
+    /// <summary>Optional HOCON profile from hocon/profiles/ laid over the defaults (e.g. akka-defaults). ACTORHA__AKKAPROFILE.</summary>
+    public string? AkkaProfile { get; set; }
 
     public string EffectivePublicHost => string.IsNullOrWhiteSpace(PublicHost) ? Host : PublicHost;
 

@@ -31,7 +31,8 @@ public static class AkkaSetup
 
         return services.AddAkka(settings.ClusterName, (builder, _) =>
         {
-            foreach (var file in HoconFiles.Find(settings.HoconDir))
+            // Each file prepended takes precedence over what came before: base files, then the profile.
+            foreach (var file in HoconFiles.Find(settings.HoconDir, settings.AkkaProfile))
             {
                 builder.AddHoconFile(file, HoconAddMode.Prepend);
             }
@@ -60,7 +61,8 @@ public static class AkkaSetup
                 .WithKvPersistence(settings)
                 .WithNodeLease()
                 .WithPartitions(settings, map)
-                .WithMembershipTracking(upSince);
+                .WithMembershipTracking(upSince)
+                .WithCrashDetector();
         });
     }
 }
@@ -68,12 +70,12 @@ public static class AkkaSetup
 /// <summary>Finds the shipped HOCON files: an explicit directory, else hocon/ next to the program or above the working directory.</summary>
 public static class HoconFiles
 {
-    public static IReadOnlyList<string> Find(string? directory)
+    public static IReadOnlyList<string> Find(string? directory, string? profile = null)
     {
         var dir = directory ?? Candidates().FirstOrDefault(Directory.Exists);
         if (dir is null)
         {
-            return [];
+            return string.IsNullOrEmpty(profile) ? [] : throw new DirectoryNotFoundException($"No hocon/ directory found for the profile '{profile}'.");
         }
 
         if (!Directory.Exists(dir))
@@ -81,7 +83,14 @@ public static class HoconFiles
             throw new DirectoryNotFoundException($"The HOCON directory '{dir}' (ActorHa:HoconDir) does not exist.");
         }
 
-        return Directory.GetFiles(dir, "*.conf").Order(StringComparer.Ordinal).ToList();
+        var files = Directory.GetFiles(dir, "*.conf").Order(StringComparer.Ordinal).ToList();
+        if (!string.IsNullOrEmpty(profile))
+        {
+            var file = Path.Combine(dir, "profiles", profile + ".conf");
+            files.Add(File.Exists(file) ? file : throw new FileNotFoundException($"The Akka profile '{profile}' (ActorHa:AkkaProfile) does not exist: {file}", file));
+        }
+
+        return files;
     }
 
     private static IEnumerable<string> Candidates()

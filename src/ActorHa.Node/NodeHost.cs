@@ -48,6 +48,12 @@ public static class NodeHost
         }
 
         var settings = ReadSettings(builder.Configuration);
+
+        // SQLite's ADO.NET calls block the calling thread even through their async API. After a failover a
+        // node recovers a dozen partitions at once; with the default minimum (one thread per core) the pool
+        // grows only slowly and every recovery waits for a thread. Start with enough threads instead.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
         var store = ClusterMetadataStore.Prepare(settings);
 
         builder.WebHost.UseUrls(settings.HttpUrl);

@@ -36,6 +36,14 @@ public sealed class SpecCluster : IAsyncDisposable
 
     public LocalCluster Cluster { get; }
 
+    /// <summary>Runs one step of a spec, named as a sentence, and reports how long it took.</summary>
+    public async Task Step(string sentence, Func<Task> body)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await body();
+        _output.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s] {sentence}");
+    }
+
     public void DumpLogs()
     {
         foreach (var node in Cluster.Nodes)

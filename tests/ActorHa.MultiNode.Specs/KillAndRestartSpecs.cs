@@ -25,13 +25,13 @@ public sealed class KillAndRestartSpecs(ITestOutputHelper output)
         var acked = new ConcurrentDictionary<string, long>();
         try
         {
-            await Step("three nodes start and every partition gets an owner", async () =>
+            await spec.Step("three nodes start and every partition gets an owner", async () =>
             {
                 cluster.StartAll();
                 await cluster.WaitUntilReadyAsync(ReadyTimeout);
             });
 
-            await Step("1,000 keys are written through different nodes and all acknowledged", async () =>
+            await spec.Step("1,000 keys are written through different nodes and all acknowledged", async () =>
             {
                 await Parallel.ForEachAsync(Enumerable.Range(0, KeyCount), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
                 {
@@ -44,41 +44,35 @@ public sealed class KillAndRestartSpecs(ITestOutputHelper output)
                 Assert.Equal(KeyCount, acked.Count);
             });
 
-            await Step("every key reads back from every node at its acknowledged version", () => ReadEverythingFromEveryNode(cluster, acked));
+            await spec.Step("every key reads back from every node at its acknowledged version", () => ReadEverythingFromEveryNode(cluster, acked));
 
             var owned = await PartitionsByOwner(cluster[1]);
             var victim = cluster.Nodes.OrderBy(n => n.Index == 1).First(n => owned.GetValueOrDefault(n.AkkaPort) > 0);
             var observer = cluster.Nodes.First(n => n != victim);
             var keyOfVictim = await KeyOwnedBy(observer, victim.AkkaPort, acked.Keys);
-            await Step($"kill -9 {victim.Name}, which owns {owned[victim.AkkaPort]} partitions", () =>
+            await spec.Step($"kill -9 {victim.Name}, which owns {owned[victim.AkkaPort]} partitions", () =>
             {
                 cluster.Kill(victim.Index);
                 return Task.CompletedTask;
             });
 
-            await Step("a request for a partition of the dead node answers 503 with Retry-After, not a hang or a 500", async () =>
+            await spec.Step("the dead node's partitions serve again from the survivors with every acknowledged write", async () =>
             {
-                var key = keyOfVictim;
-                var clock = Stopwatch.StartNew();
                 using var http = new HttpClient { BaseAddress = new Uri(observer.HttpUrl + "/") };
-                using var response = await http.GetAsync(ActorHaClient.KeyPath(key));
-                // With today's timings (hocon/actorha.conf) the partition cannot move in under ~10 s, so the
-                // request times out first: the client must get a retryable 503, never a hang or a 500.
-                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-                Assert.NotNull(response.Headers.RetryAfter);
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"answered after {clock.Elapsed}");
+                using var first = await http.GetAsync(ActorHaClient.KeyPath(keyOfVictim));
+                Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+                await ReadEverythingFrom(cluster.Nodes.Where(n => n != victim), acked);
             });
 
-            await Step("the killed node restarts on its old address and the cluster is whole again", async () =>
+            await spec.Step("the killed node restarts on its old address and the cluster is whole again", async () =>
             {
                 cluster.Start(victim.Index);
                 await cluster.WaitUntilReadyAsync(ReadyTimeout);
             });
 
-            await Step("every acknowledged write reads back again from every node", () => ReadEverythingFromEveryNode(cluster, acked));
+            await spec.Step("every acknowledged write reads back again from every node", () => ReadEverythingFromEveryNode(cluster, acked));
 
-            await Step("kill -9 every node, then start them all again", async () =>
+            await spec.Step("kill -9 every node, then start them all again", async () =>
             {
                 foreach (var node in cluster.Nodes)
                 {
@@ -89,9 +83,9 @@ public sealed class KillAndRestartSpecs(ITestOutputHelper output)
                 await cluster.WaitUntilReadyAsync(ReadyTimeout);
             });
 
-            await Step("every acknowledged write is there after the full restart", () => ReadEverythingFromEveryNode(cluster, acked));
+            await spec.Step("every acknowledged write is there after the full restart", () => ReadEverythingFromEveryNode(cluster, acked));
 
-            await Step("versions continue after the restart instead of starting over", async () =>
+            await spec.Step("versions continue after the restart instead of starting over", async () =>
             {
                 var key = KeyOf(0);
                 var outcome = await cluster[2].Client.PutAsync(key, Encoding.UTF8.GetBytes("after restart"), expectedVersion: acked[key]);
@@ -127,29 +121,17 @@ public sealed class KillAndRestartSpecs(ITestOutputHelper output)
         Assert.Contains("created with 32 partitions", await stderr);
     }
 
-    private async Task Step(string sentence, Func<Task> body)
-    {
-        var clock = Stopwatch.StartNew();
-        await body();
-        output.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s] {sentence}");
-    }
-
-    private async Task<T> Step<T>(string sentence, Func<Task<T>> body)
-    {
-        var clock = Stopwatch.StartNew();
-        var result = await body();
-        output.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s] {sentence}");
-        return result;
-    }
-
     private static string KeyOf(int i) => $"spec/key-{i:D4}";
 
     private static byte[] ValueOf(int i) => Encoding.UTF8.GetBytes($"value of key {i} written once");
 
-    /// <summary>Reads every key from every node. A 503 while a partition settles is retried; any other answer fails.</summary>
-    private static async Task ReadEverythingFromEveryNode(LocalCluster cluster, IReadOnlyDictionary<string, long> acked)
+    private static Task ReadEverythingFromEveryNode(LocalCluster cluster, IReadOnlyDictionary<string, long> acked) =>
+        ReadEverythingFrom(cluster.Nodes, acked);
+
+    /// <summary>Reads every key from each node. A 503 while a partition settles is retried; any other answer fails.</summary>
+    private static async Task ReadEverythingFrom(IEnumerable<LocalNode> nodes, IReadOnlyDictionary<string, long> acked)
     {
-        foreach (var node in cluster.Nodes)
+        foreach (var node in nodes)
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, KeyCount), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
             {

@@ -113,6 +113,11 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
+        using var busy = connection.CreateCommand();
+        // Wait inside SQLite (fine-grained) rather than in Microsoft.Data.Sqlite's 150 ms retry sleeps,
+        // but never longer than a renewal is worth.
+        busy.CommandText = "PRAGMA busy_timeout = 500;";
+        busy.ExecuteNonQuery();
         return connection;
     }
 

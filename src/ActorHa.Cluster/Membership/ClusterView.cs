@@ -6,7 +6,8 @@ using Akka.Hosting;
 
 namespace ActorHa.Cluster.Membership;
 
-public sealed record MemberView(string Address, string Status, bool Reachable, IReadOnlyList<string> Roles, DateTimeOffset? UpSince, bool IsSelf, bool IsLeader);
+/// <param name="IsOldest">The oldest Up member hosts the cluster singletons, the sharding coordinator among them.</param>
+public sealed record MemberView(string Address, string Status, bool Reachable, IReadOnlyList<string> Roles, DateTimeOffset? UpSince, bool IsOldest, bool IsSelf, bool IsLeader);
 
 public sealed record PartitionView(int Partition, string? Owner, string State);
 
@@ -25,6 +26,9 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
     {
         var state = Cluster.State;
         var unreachable = state.Unreachable.Select(m => m.UniqueAddress).ToHashSet();
+        var oldest = state.Members
+            .Where(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(PartitionsSetup.Role))
+            .Aggregate((Akka.Cluster.Member?)null, (a, b) => a is null || b.IsOlderThan(a) ? b : a);
         var members = state.Members
             .Select(m => new MemberView(
                 m.Address.ToString(),
@@ -32,6 +36,7 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
                 !unreachable.Contains(m.UniqueAddress),
                 m.Roles.OrderBy(r => r, StringComparer.Ordinal).ToList(),
                 upSince.For(m.UniqueAddress),
+                m.Equals(oldest),
                 m.UniqueAddress.Equals(Cluster.SelfUniqueAddress),
                 m.Address.Equals(state.Leader)))
             .ToList();

@@ -41,6 +41,7 @@ public sealed class PartitionActor : ReceivePersistentActor
     private PartitionState _state = PartitionState.Empty;
     private List<(IWriteCommand Command, IActorRef ReplyTo)> _queued = [];
     private List<(IActorRef ReplyTo, IPartitionReply Reply)>? _inFlight;
+    private readonly DateTime _startedAt = DateTime.UtcNow;
     private int _eventsSinceSnapshot;
     private bool _stopRequested;
 
@@ -58,7 +59,7 @@ public sealed class PartitionActor : ReceivePersistentActor
             _state = _state.Apply(e);
             _eventsSinceSnapshot++;
         });
-        Recover<RecoveryCompleted>(_ => _log.Debug("Partition {0} recovered {1} keys at sequence number {2}", _partition, _state.Entries.Count, LastSequenceNr));
+        Recover<RecoveryCompleted>(_ => _log.Info("Partition {0} recovered {1} keys at sequence number {2} in {3:0} ms", _partition, _state.Entries.Count, LastSequenceNr, (DateTime.UtcNow - _startedAt).TotalMilliseconds));
 
         // Every answer is given only while this node's lease guarantees nobody else owns the partition:
         // a node that was frozen or cut off, and whose partition moved meanwhile, must answer nothing stale.

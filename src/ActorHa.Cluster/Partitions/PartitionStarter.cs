@@ -15,7 +15,7 @@ namespace ActorHa.Cluster.Partitions;
 /// </summary>
 public sealed class PartitionStarter : ReceiveActor, IWithTimers
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
+    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxInitialWait = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(200);
 
@@ -29,6 +29,8 @@ public sealed class PartitionStarter : ReceiveActor, IWithTimers
         _map = map;
 
         Receive<Tick>(_ => _region.Tell(GetCurrentRegions.Instance));
+        Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(_ => { });
+        Receive<Akka.Cluster.ClusterEvent.CurrentClusterState>(_ => { });
         Receive<CurrentRegions>(regions =>
         {
             var cluster = Akka.Cluster.Cluster.Get(Context.System);
@@ -51,12 +53,21 @@ public sealed class PartitionStarter : ReceiveActor, IWithTimers
 
     public static Props Props(IActorRef region, PartitionMap map) => Akka.Actor.Props.Create(() => new PartitionStarter(region, map));
 
-    protected override void PreStart() => Timers.StartSingleTimer(Tick.Instance, Tick.Instance, Poll);
+    protected override void PreStart()
+    {
+        Timers.StartSingleTimer(Tick.Instance, Tick.Instance, Poll);
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
+    }
+
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
 
     private void Started()
     {
+        Receive<Akka.Cluster.ClusterEvent.CurrentClusterState>(_ => { });
         Receive<Tick>(_ => StartAll());
         Receive<CurrentRegions>(_ => { });
+        // A member gone means partitions to re-home: ask for them at once rather than on the next tick.
+        Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(_ => StartAll());
     }
 
     private void StartAll()

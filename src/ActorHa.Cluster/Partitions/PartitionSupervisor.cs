@@ -37,6 +37,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
     private bool _stopping;
     private long _epoch;
     private long _generation;
+    private readonly DateTime _createdAt = DateTime.UtcNow;
 
     /// <param name="childProps">The partition actor's props for a lease generation.</param>
     public PartitionSupervisor(PartitionId partition, Func<long, Props> childProps, IOwnershipStore store, NodeLease lease)
@@ -128,7 +129,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
 
     private void StartChild()
     {
-        _log.Debug("Partition {0} owned at epoch {1} (lease generation {2})", _partition, _epoch, _generation);
+        _log.Info("Partition {0} acquired at epoch {1} (lease generation {2}) {3:0} ms after its supervisor started", _partition, _epoch, _generation, (DateTime.UtcNow - _createdAt).TotalMilliseconds);
         _child = Context.Watch(Context.ActorOf(_childProps(_generation), "p"));
         _childStartedAt = DateTime.UtcNow;
         Become(Running);

@@ -1,5 +1,6 @@
 using ActorHa.Domain;
 using Akka.Hosting;
+using LinqToDB;
 using Akka.Persistence.Hosting;
 using Akka.Persistence.Journal;
 using Akka.Persistence.Sql.Hosting;
@@ -21,15 +22,23 @@ public static class PersistenceSetup
             _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Store, "Unknown store."),
         };
 
-        return builder
-            .WithCustomSerializer("actorha-kv", KvSerializer.BoundTypes, system => new KvSerializer(system))
-            .WithSqlPersistence(
-                connectionString: settings.EffectiveConnectionString,
-                providerName: provider,
-                mode: PersistenceMode.Both,
-                autoInitialize: true,
-                databaseMapping: mapping,
-                journalBuilder: journal => journal.AddWriteEventAdapter<KvEventTagger>("kv-tagger", [typeof(IPartitionEvent)]));
+        builder.WithCustomSerializer("actorha-kv", KvSerializer.BoundTypes, system => new KvSerializer(system));
+        void Tagging(AkkaPersistenceJournalBuilder journal) => journal.AddWriteEventAdapter<KvEventTagger>("kv-tagger", [typeof(IPartitionEvent)]);
+        if (settings.Store == StoreKind.Sqlite)
+        {
+            var options = new LinqToDB.DataOptions()
+                .UseConnectionString(provider, settings.EffectiveConnectionString)
+                .UseInterceptors(new SqliteBusyTimeoutInterceptor());
+            return builder.WithSqlPersistence(options, PersistenceMode.Both, journalBuilder: Tagging, autoInitialize: true, databaseMapping: mapping);
+        }
+
+        return builder.WithSqlPersistence(
+            connectionString: settings.EffectiveConnectionString,
+            providerName: provider,
+            mode: PersistenceMode.Both,
+            autoInitialize: true,
+            databaseMapping: mapping,
+            journalBuilder: Tagging);
     }
 }
 

@@ -1,0 +1,53 @@
+using System.CommandLine;
+using ActorHa.Cli.Bench;
+
+namespace ActorHa.Cli.Commands;
+
+/// <summary>`actorha bench …`: benchmarks that print figures (never timed unit tests).</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Benchmarks on a local cluster of real processes.");
+        bench.Subcommands.Add(Failover());
+        return bench;
+    }
+
+    private static Command Failover()
+    {
+        var nodes = new Option<int>("--nodes") { Description = "Cluster size.", DefaultValueFactory = _ => 3 };
+        var runs = new Option<int>("--runs") { Description = "Faults to inject, one per run.", DefaultValueFactory = _ => 10 };
+        var fault = new Option<string>("--fault") { Description = "kill (SIGKILL), sigstop (freeze 10 s, then resume) or leave (SIGTERM).", DefaultValueFactory = _ => "kill" };
+        fault.AcceptOnlyFromAmong("kill", "sigstop", "leave");
+        var config = new Option<string>("--config") { Description = "tuned (shipped timings), akka-defaults (stock Akka timings) or both (prints the ratio).", DefaultValueFactory = _ => "tuned" };
+        config.AcceptOnlyFromAmong("tuned", "akka-defaults", "both");
+        var clients = new Option<int>("--clients") { Description = "Concurrent writers.", DefaultValueFactory = _ => 8 };
+        var dataDir = new Option<string>("--data-dir") { Description = "Where each benchmark cluster keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
+        var command = new Command("failover", "Measure how long a failed node's partitions stay unwritable, and check no acknowledged write is lost.")
+        {
+            nodes, runs, fault, config, clients, dataDir,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var faultKind = Enum.Parse<Fault>(parse.GetValue(fault)!, ignoreCase: true);
+            var configs = parse.GetValue(config) == "both" ? new[] { "tuned", "akka-defaults" } : [parse.GetValue(config)!];
+            var summaries = new List<(string Config, double P50, double Max, int Lost)>();
+            foreach (var c in configs)
+            {
+                var options = new FailoverOptions(parse.GetValue(nodes), parse.GetValue(runs), faultKind, c, parse.GetValue(clients), parse.GetValue(dataDir)!, 32);
+                var results = await new FailoverBenchmark(options, Console.Out).RunAsync(ct);
+                var times = results.Where(r => r.Failover is not null).Select(r => r.Failover!.Value.TotalSeconds).Order().ToList();
+                summaries.Add((c, times.Count > 0 ? FailoverBenchmark.Percentile(times, 0.5) : double.NaN, times.Count > 0 ? times[^1] : double.NaN, results.Sum(r => r.Lost)));
+                Console.WriteLine();
+            }
+
+            if (summaries.Count == 2)
+            {
+                Console.WriteLine($"akka-defaults / tuned: p50 {summaries[1].P50 / summaries[0].P50:0.0}x ({summaries[1].P50:0.00} s vs {summaries[0].P50:0.00} s), max {summaries[1].Max / summaries[0].Max:0.0}x ({summaries[1].Max:0.00} s vs {summaries[0].Max:0.00} s)");
+            }
+
+            return summaries.Any(s => s.Lost > 0) ? 1 : 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,221 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using ActorHa.Client;
+using ActorHa.Domain;
+using ActorHa.Launcher;
+using Xunit.Abstractions;
+
+namespace ActorHa.MultiNode.Specs;
+
+/// <summary>What clients see while partitions move: a dead owner, a graceful leave, a frozen owner.</summary>
+public sealed class FailoverSpecs(ITestOutputHelper output)
+{
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
+    private static readonly PartitionMap Map = new(32);
+
+    [Fact]
+    public async Task A_request_for_a_partition_of_a_dead_node_gets_503_with_Retry_After_until_the_partition_moves()
+    {
+        // A request timeout shorter than failover, so the window is observable.
+        await using var spec = new SpecCluster(output, settings: new Dictionary<string, string> { ["RequestTimeout"] = "00:00:00.200" });
+        var cluster = spec.Cluster;
+        try
+        {
+            cluster.StartAll();
+            await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            var (victim, observer, key) = await VictimObserverAndKey(cluster);
+            // The first write of a fresh process may take longer than this short timeout: retry it as a client would.
+            var put = await observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("before"));
+            for (var attempt = 0; !put.IsSuccess && attempt < 50; attempt++)
+            {
+                put = await observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("before"));
+            }
+
+            Assert.True(put.IsSuccess, $"{(int)put.Status} {put.Problem?.Detail}");
+
+            await spec.Step($"kill -9 {victim.Name}: a read of its partition through {observer.Name} answers 503 problem+json with Retry-After", async () =>
+            {
+                cluster.Kill(victim.Index);
+                using var http = new HttpClient { BaseAddress = new Uri(observer.HttpUrl + "/") };
+                using var response = await http.GetAsync(ActorHaClient.KeyPath(key));
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                Assert.True(response.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {response.Headers.RetryAfter}; {await response.Content.ReadAsStringAsync()}");
+            });
+
+            await spec.Step("retrying as told, the read succeeds once the partition has moved", async () =>
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                Outcome<ValueRead> read;
+                do
+                {
+                    await Task.Delay(200);
+                    read = await observer.Client.GetAsync(key);
+                }
+                while (read.Status == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < deadline);
+
+                Assert.Equal(HttpStatusCode.OK, read.Status);
+                Assert.Equal("before", Encoding.UTF8.GetString(read.Value!.Value));
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task A_node_that_leaves_gracefully_hands_its_partitions_over_without_a_failed_request()
+    {
+        await using var spec = new SpecCluster(output);
+        var cluster = spec.Cluster;
+        try
+        {
+            cluster.StartAll();
+            await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            var (leaver, _, _) = await VictimObserverAndKey(cluster);
+            var clients = cluster.Nodes.Where(n => n != leaver).ToList();
+            var acked = new ConcurrentDictionary<string, long>();
+            var failures = new ConcurrentBag<string>();
+            using var stop = new CancellationTokenSource();
+
+            var load = Enumerable.Range(0, 6).Select(c => Task.Run(async () =>
+            {
+                var i = 0;
+                while (!stop.IsCancellationRequested)
+                {
+                    var key = $"leave/{c}/{i++ % 40}";
+                    var node = clients[i % clients.Count];
+                    var outcome = await node.Client.PutAsync(key, Encoding.UTF8.GetBytes(key));
+                    if (outcome.IsSuccess)
+                    {
+                        acked.AddOrUpdate(key, outcome.Value!.Version, (_, v) => Math.Max(v, outcome.Value!.Version));
+                    }
+                    else
+                    {
+                        failures.Add($"{(int)outcome.Status} {outcome.Problem?.Detail}");
+                    }
+                }
+            })).ToList();
+
+            await spec.Step($"{leaver.Name} receives SIGTERM under load and exits after handing its partitions over", async () =>
+            {
+                await Task.Delay(1500);
+                await cluster.StopAsync(leaver.Index, TimeSpan.FromSeconds(60));
+                Assert.Equal(0, leaver.Process!.ExitCode);
+                await Task.Delay(2000);
+                stop.Cancel();
+                await Task.WhenAll(load);
+            });
+
+            await spec.Step("no request failed, and every acknowledged write reads back from the remaining nodes", async () =>
+            {
+                Assert.Empty(failures);
+                Assert.True(acked.Count > 100, $"only {acked.Count} keys written");
+                foreach (var (key, version) in acked)
+                {
+                    var read = await clients[0].Client.GetAsync(key);
+                    Assert.True(read.IsSuccess && read.Value!.Version == version, $"{key}: {(int)read.Status} v{read.Version} expected v{version}");
+                }
+
+                var (up, unowned) = await LocalCluster.ClusterStatusAsync(clients[0], CancellationToken.None);
+                Assert.Equal((2, 0), (up, unowned));
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task A_node_frozen_past_its_lease_never_answers_stale_data_after_it_is_thawed()
+    {
+        await using var spec = new SpecCluster(output);
+        var cluster = spec.Cluster;
+        try
+        {
+            cluster.StartAll();
+            await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            var (frozen, observer, key) = await VictimObserverAndKey(cluster);
+            var first = await frozen.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-old"));
+            Assert.True(first.IsSuccess);
+
+            long newVersion = 0;
+            await spec.Step($"{frozen.Name}, owner of the key's partition, is frozen (SIGSTOP); a survivor takes the partition and acknowledges a newer write", async () =>
+            {
+                cluster.Freeze(frozen.Index);
+                var deadline = DateTime.UtcNow.AddSeconds(60);
+                Outcome<ActorHa.Client.KeyVersion> write;
+                do
+                {
+                    write = await observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-new"));
+                }
+                while (!write.IsSuccess && DateTime.UtcNow < deadline);
+
+                Assert.True(write.IsSuccess, $"{(int)write.Status} {write.Problem?.Detail}");
+                newVersion = write.Value!.Version;
+                Assert.True(newVersion > first.Value!.Version);
+            });
+
+            await spec.Step($"thawed, {frozen.Name} answers the key only with the newer write, or not at all", async () =>
+            {
+                cluster.Thaw(frozen.Index);
+                var until = DateTime.UtcNow.AddSeconds(8);
+                var answers = new List<string>();
+                using var http = new HttpClient { BaseAddress = new Uri(frozen.HttpUrl + "/"), Timeout = TimeSpan.FromSeconds(10) };
+                while (DateTime.UtcNow < until)
+                {
+                    try
+                    {
+                        using var response = await http.GetAsync(ActorHaClient.KeyPath(key));
+                        var body = await response.Content.ReadAsStringAsync();
+                        if (response.StatusCode == HttpStatusCode.OK)
+                        {
+                            Assert.Equal("v-new", body);
+                            Assert.Equal(newVersion.ToString(CultureInfo.InvariantCulture), response.Headers.ETag!.Tag.Trim('"'));
+                        }
+
+                        answers.Add(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture));
+                    }
+                    catch (HttpRequestException)
+                    {
+                        answers.Add("refused");
+                    }
+
+                    await Task.Delay(100);
+                }
+
+                output.WriteLine($"answers of the thawed node: {string.Join(' ', answers.Distinct())}");
+            });
+
+            await spec.Step("the survivors still serve the newer write", async () =>
+            {
+                var read = await observer.Client.GetAsync(key);
+                Assert.Equal((HttpStatusCode.OK, newVersion), (read.Status, read.Value!.Version));
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
+    /// <summary>A node owning partitions, another node, and a key whose partition the first owns.</summary>
+    private static async Task<(LocalNode Victim, LocalNode Observer, string Key)> VictimObserverAndKey(LocalCluster cluster)
+    {
+        using var doc = await cluster[1].Client.ClusterAsync();
+        var owners = doc.RootElement.GetProperty("partitions").EnumerateArray()
+            .ToDictionary(p => p.GetProperty("partition").GetInt32(), p => p.GetProperty("owner").GetString() ?? "");
+        var victim = cluster.Nodes.Last(n => owners.Values.Any(o => o.EndsWith($":{n.AkkaPort}", StringComparison.Ordinal)));
+        var observer = cluster.Nodes.First(n => n != victim);
+        var key = Enumerable.Range(0, 10_000).Select(i => $"failover-spec/{i}")
+            .First(k => owners[Map.For(k).Value].EndsWith($":{victim.AkkaPort}", StringComparison.Ordinal));
+        return (victim, observer, key);
+    }
+}
