@@ -10,7 +10,34 @@ public static class BenchCommand
     {
         var bench = new Command("bench", "Benchmarks on a local cluster of real processes.");
         bench.Subcommands.Add(Failover());
+        bench.Subcommands.Add(Load());
         return bench;
+    }
+
+    private static Command Load()
+    {
+        var nodes = new Option<int>("--nodes") { Description = "Cluster size (ignored with --url).", DefaultValueFactory = _ => 3 };
+        var concurrency = new Option<string>("--concurrency") { Description = "Comma-separated client counts.", DefaultValueFactory = _ => "16,64" };
+        var duration = new Option<string>("--duration") { Description = "Length of each phase, e.g. 10s.", DefaultValueFactory = _ => "10s" };
+        var readRatio = new Option<double>("--read-ratio") { Description = "Share of reads in the read phase (1 = reads only; e.g. 0.9 for a mix).", DefaultValueFactory = _ => 1.0 };
+        var compareEtcd = new Option<bool>("--compare-etcd") { Description = "Also run the same load against a 3-node etcd (Debian's etcd-server) and print the ratio." };
+        var urls = new Option<string[]>("--url") { Description = "Target a running cluster instead of starting one (repeat per node).", AllowMultipleArgumentsPerToken = true };
+        var dataDir = new Option<string>("--data-dir") { Description = "Where the benchmark cluster keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
+        var command = new Command("load", "Durable write and read throughput and latency over HTTP, optionally side by side with etcd.")
+        {
+            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var levels = parse.GetValue(concurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToList();
+            var text = parse.GetValue(duration)!.Trim();
+            var seconds = double.Parse(text.EndsWith('s') ? text[..^1] : text, System.Globalization.CultureInfo.InvariantCulture);
+            var options = new LoadOptions(parse.GetValue(nodes), levels, TimeSpan.FromSeconds(seconds), parse.GetValue(readRatio),
+                parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? []);
+            var results = await new LoadBenchmark(options, Console.Out).RunAsync(ct);
+            return results.Any(r => r.Errors > 0) ? 1 : 0;
+        });
+        return command;
     }
 
     private static Command Failover()

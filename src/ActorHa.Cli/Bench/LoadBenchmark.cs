@@ -1,0 +1,317 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using ActorHa.Client;
+using ActorHa.Launcher;
+
+namespace ActorHa.Cli.Bench;
+
+public sealed record LoadOptions(int Nodes, IReadOnlyList<int> Concurrency, TimeSpan Duration, double ReadRatio, bool CompareEtcd, string DataDir, IReadOnlyList<string> Urls);
+
+/// <summary>Throughput and latency of one load phase.</summary>
+public sealed record LoadResult(string Target, string Operation, int Concurrency, long Requests, long Errors, TimeSpan Elapsed, double P50, double P99, double P999)
+{
+    public double PerSecond => Requests / Elapsed.TotalSeconds;
+}
+
+/// <summary>
+/// `actorha bench load`: HTTP writes of random keys among 10,000 with ~70-byte values, spread over every node,
+/// each durably acknowledged, then reads of the same keys; optionally the same load against a 3-node etcd
+/// started from Debian's etcd-server on loopback, in the same run, through its JSON gateway.
+/// </summary>
+public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
+{
+    public const int KeySpace = 10_000;
+    private static readonly byte[] Value = Encoding.ASCII.GetBytes(new string('v', 70));
+
+    public async Task<IReadOnlyList<LoadResult>> RunAsync(CancellationToken ct)
+    {
+        var results = new List<LoadResult>();
+        await using var cluster = options.Urls.Count > 0 ? null : await StartClusterAsync(ct);
+        var urls = options.Urls.Count > 0 ? options.Urls : cluster!.Nodes.Select(n => n.HttpUrl).ToList();
+        var pids = cluster?.Nodes.Select(n => n.Pid ?? 0).Where(p => p > 0).ToList() ?? [];
+        output.WriteLine($"# load: {urls.Count} ActorHa nodes, store sqlite (WAL, synchronous=FULL: every acknowledged write is fsync'd), keys {KeySpace}, values {Value.Length} B, {options.Duration.TotalSeconds:0} s per phase");
+        output.WriteLine($"{"target",-8} {"op",-5} {"conc",4} {"req/s",9} {"p50 ms",7} {"p99 ms",7} {"p99.9",7} {"errors",6}  processes");
+        var target = new ActorHaTarget(urls);
+        await PrefillAsync(target, ct);
+        foreach (var concurrency in options.Concurrency)
+        {
+            results.Add(await PhaseAsync("actorha", "put", concurrency, target, write: true, pids, ct));
+        }
+
+        foreach (var concurrency in options.Concurrency)
+        {
+            results.Add(await PhaseAsync("actorha", options.ReadRatio > 0 && options.ReadRatio < 1 ? "mixed" : "get", concurrency, target, write: false, pids, ct));
+        }
+
+        if (options.CompareEtcd)
+        {
+            await using var etcd = await EtcdCluster.StartAsync(Path.Combine(Path.GetFullPath(options.DataDir), "etcd"), output, ct);
+            var etcdTarget = new EtcdTarget(etcd.ClientUrls);
+            await PrefillAsync(etcdTarget, ct);
+            foreach (var concurrency in options.Concurrency)
+            {
+                results.Add(await PhaseAsync("etcd", "put", concurrency, etcdTarget, write: true, etcd.Pids, ct));
+            }
+
+            foreach (var concurrency in options.Concurrency)
+            {
+                results.Add(await PhaseAsync("etcd", "get", concurrency, etcdTarget, write: false, etcd.Pids, ct));
+            }
+
+            foreach (var concurrency in options.Concurrency)
+            {
+                var a = results.First(r => r.Target == "actorha" && r.Operation == "put" && r.Concurrency == concurrency);
+                var e = results.First(r => r.Target == "etcd" && r.Operation == "put" && r.Concurrency == concurrency);
+                output.WriteLine($"durable writes at c={concurrency}: ActorHa/etcd = {a.PerSecond / e.PerSecond:0.00}x throughput ({a.PerSecond:0}/s vs {e.PerSecond:0}/s), p99 {a.P99:0.0} ms vs {e.P99:0.0} ms");
+            }
+        }
+
+        return results;
+    }
+
+    private async Task<LocalCluster> StartClusterAsync(CancellationToken ct)
+    {
+        var cluster = new LocalCluster(new LocalClusterOptions
+        {
+            Nodes = options.Nodes,
+            BaseHttpPort = Ports.FindFreeRange(options.Nodes),
+            BaseAkkaPort = Ports.FindFreeRange(options.Nodes),
+            DataDir = Path.Combine(Path.GetFullPath(options.DataDir), $"load-{DateTime.UtcNow:yyyyMMdd-HHmmss}"),
+        });
+        cluster.StartAll();
+        await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(120), ct);
+        return cluster;
+    }
+
+    /// <summary>Writes every key once, so reads find values and writes are updates as in steady state.</summary>
+    private static async Task PrefillAsync(ILoadTarget target, CancellationToken ct)
+    {
+        await Parallel.ForEachAsync(Enumerable.Range(0, KeySpace), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct },
+            async (i, token) => await target.PutAsync(i, Value, i, token));
+    }
+
+    private async Task<LoadResult> PhaseAsync(string name, string op, int concurrency, ILoadTarget target, bool write, IReadOnlyList<int> pids, CancellationToken ct)
+    {
+        var before = pids.Select(ProcessStats.Cpu).ToList();
+        var latencies = new List<double>[concurrency];
+        long errors = 0;
+        var stopAt = Stopwatch.GetTimestamp() + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(worker => Task.Run(async () =>
+        {
+            var mine = latencies[worker] = new List<double>(64 * 1024);
+            var random = new Random(worker * 104_729 + (write ? 1 : 2));
+            var n = 0;
+            while (Stopwatch.GetTimestamp() < stopAt)
+            {
+                var key = random.Next(KeySpace);
+                var isWrite = write || (options.ReadRatio < 1 && op == "mixed" && random.NextDouble() >= options.ReadRatio);
+                var started = Stopwatch.GetTimestamp();
+                bool ok;
+                try
+                {
+                    ok = isWrite ? await target.PutAsync(key, Value, worker + n++, ct) : await target.GetAsync(key, worker + n++, ct);
+                }
+                catch (HttpRequestException)
+                {
+                    ok = false;
+                }
+
+                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                if (!ok)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        }, ct)));
+        clock.Stop();
+        var all = latencies.SelectMany(l => l).Order().ToList();
+        var cpu = pids.Select((pid, i) => (ProcessStats.Cpu(pid) - before[i]) / clock.Elapsed.TotalSeconds * 100).ToList();
+        var rss = pids.Select(ProcessStats.RssMiB).ToList();
+        var result = new LoadResult(name, op, concurrency, all.Count, errors, clock.Elapsed,
+            FailoverBenchmark.Percentile(all, 0.5), FailoverBenchmark.Percentile(all, 0.99), FailoverBenchmark.Percentile(all, 0.999));
+        output.WriteLine($"{name,-8} {op,-5} {concurrency,4} {result.PerSecond,9:0} {result.P50,7:0.0} {result.P99,7:0.0} {result.P999,7:0.0} {errors,6}  " +
+                         string.Join("  ", cpu.Zip(rss, (c, r) => $"cpu {c:0}% rss {r:0} MiB")));
+        return result;
+    }
+
+    private interface ILoadTarget
+    {
+        Task<bool> PutAsync(int key, byte[] value, int spread, CancellationToken ct);
+
+        Task<bool> GetAsync(int key, int spread, CancellationToken ct);
+    }
+
+    private sealed class ActorHaTarget(IReadOnlyList<string> urls) : ILoadTarget
+    {
+        private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromSeconds(30) };
+
+        public async Task<bool> PutAsync(int key, byte[] value, int spread, CancellationToken ct)
+        {
+            using var content = new ByteArrayContent(value);
+            using var response = await _http.PutAsync($"{urls[spread % urls.Count]}/v1/kv/bench-{key}", content, ct);
+            return response.IsSuccessStatusCode;
+        }
+
+        public async Task<bool> GetAsync(int key, int spread, CancellationToken ct)
+        {
+            using var response = await _http.GetAsync($"{urls[spread % urls.Count]}/v1/kv/bench-{key}", ct);
+            await response.Content.ReadAsByteArrayAsync(ct);
+            return response.IsSuccessStatusCode;
+        }
+    }
+
+    /// <summary>etcd v3 through its JSON gateway: the same HTTP/JSON path a client without gRPC uses.</summary>
+    private sealed class EtcdTarget(IReadOnlyList<string> urls) : ILoadTarget
+    {
+        private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromSeconds(30) };
+
+        public async Task<bool> PutAsync(int key, byte[] value, int spread, CancellationToken ct)
+        {
+            var body = $"{{\"key\":\"{B64($"bench-{key}")}\",\"value\":\"{Convert.ToBase64String(value)}\"}}";
+            using var content = new StringContent(body, Encoding.UTF8, "application/json");
+            using var response = await _http.PostAsync($"{urls[spread % urls.Count]}/v3/kv/put", content, ct);
+            await response.Content.ReadAsByteArrayAsync(ct);
+            return response.IsSuccessStatusCode;
+        }
+
+        public async Task<bool> GetAsync(int key, int spread, CancellationToken ct)
+        {
+            // Linearizable reads (etcd's default), as ActorHa's are.
+            using var content = new StringContent($"{{\"key\":\"{B64($"bench-{key}")}\"}}", Encoding.UTF8, "application/json");
+            using var response = await _http.PostAsync($"{urls[spread % urls.Count]}/v3/kv/range", content, ct);
+            await response.Content.ReadAsByteArrayAsync(ct);
+            return response.IsSuccessStatusCode;
+        }
+
+        private static string B64(string s) => Convert.ToBase64String(Encoding.UTF8.GetBytes(s));
+    }
+}
+
+/// <summary>CPU seconds and resident memory of a process, from /proc.</summary>
+public static class ProcessStats
+{
+    public static double Cpu(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the command name.
+            return (double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    public static double RssMiB(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? 0 : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+}
+
+/// <summary>A 3-member etcd on loopback from Debian's etcd-server, for comparison in the same run.</summary>
+public sealed class EtcdCluster : IAsyncDisposable
+{
+    private readonly List<Process> _processes = [];
+
+    private EtcdCluster(IReadOnlyList<string> clientUrls) => ClientUrls = clientUrls;
+
+    public IReadOnlyList<string> ClientUrls { get; }
+
+    public IReadOnlyList<int> Pids => _processes.Where(p => !p.HasExited).Select(p => p.Id).ToList();
+
+    public static async Task<EtcdCluster> StartAsync(string dataDir, TextWriter output, CancellationToken ct)
+    {
+        var etcd = new[] { "/usr/bin/etcd", "/usr/local/bin/etcd" }.FirstOrDefault(File.Exists)
+                   ?? throw new FileNotFoundException("etcd not found: install Debian's etcd-server (apt-get install etcd-server) to use --compare-etcd.");
+        var client = Ports.FindFreeRange(3);
+        var peer = Ports.FindFreeRange(3);
+        var cluster = new EtcdCluster(Enumerable.Range(0, 3).Select(i => $"http://127.0.0.1:{client + i}").ToList());
+        var initial = string.Join(',', Enumerable.Range(0, 3).Select(i => $"e{i}=http://127.0.0.1:{peer + i}"));
+        if (Directory.Exists(dataDir))
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            var psi = new ProcessStartInfo(etcd) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var arg in new[]
+                     {
+                         "--name", $"e{i}", "--data-dir", Path.Combine(dataDir, $"e{i}"),
+                         "--listen-client-urls", cluster.ClientUrls[i], "--advertise-client-urls", cluster.ClientUrls[i],
+                         "--listen-peer-urls", $"http://127.0.0.1:{peer + i}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peer + i}",
+                         "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", "actorha-bench",
+                         "--log-level", "error",
+                     })
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            psi.Environment["ETCD_UNSUPPORTED_ARCH"] = "amd64";
+            var process = Process.Start(psi)!;
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            cluster._processes.Add(process);
+        }
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                var healthy = await Task.WhenAll(cluster.ClientUrls.Select(async u => (await http.GetAsync($"{u}/health", ct)).StatusCode == HttpStatusCode.OK));
+                if (healthy.All(h => h))
+                {
+                    break;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not up yet
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+            {
+                // not up yet
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("etcd did not become healthy within 60 s.");
+            }
+
+            await Task.Delay(250, ct);
+        }
+
+        var version = await http.GetStringAsync($"{cluster.ClientUrls[0]}/version", ct);
+        output.WriteLine($"# etcd: 3 members on loopback, {JsonDocument.Parse(version).RootElement.GetProperty("etcdserver").GetString()}, default durability (fsync per commit), JSON gateway");
+        return cluster;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var process in _processes.Where(p => !p.HasExited))
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+            process.Dispose();
+        }
+    }
+}
