@@ -5,6 +5,7 @@ var root = new RootCommand("ActorHa: a fault-tolerant, partitioned, event-source
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(NodeCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ChaosCommand.Create());
 foreach (var command in KvCommands.Create())
 {
     root.Subcommands.Add(command);

@@ -164,7 +164,6 @@ public sealed class LocalCluster : IAsyncDisposable
         // Test hosts export their own logging levels; a node's log must not depend on who started it.
         psi.Environment["Logging__LogLevel__Default"] = "Information";
         psi.Environment["DOTNET_gcServer"] = "0";
-        psi.Environment["DOTNET_TieredPGO"] = "0";
 
         var log = new StreamWriter(new FileStream(node.LogFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
         log.WriteLine($"==== {DateTimeOffset.UtcNow:O} starting {node.Name} ====");

@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Xunit.Abstractions;
+
+namespace ActorHa.MultiNode.Specs;
+
+/// <summary>A short `actorha chaos` run, as users run it: real processes killed and frozen, history checked.</summary>
+public sealed partial class ChaosSpecs(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_short_chaos_run_with_kills_and_pauses_finds_no_violation_and_loses_no_acknowledged_write()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-chaos-spec", Guid.NewGuid().ToString("N"));
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { SpecCluster.NodeProgram, "chaos", "--duration", "30s", "--faults", "kill,pause", "--seed", "7", "--data-dir", dataDir })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var exited = process.WaitForExit(TimeSpan.FromMinutes(5));
+        var text = await stdout;
+        output.WriteLine(text);
+        output.WriteLine(await stderr);
+
+        Assert.True(exited, "the chaos run did not finish within 5 minutes");
+        Assert.Equal(0, process.ExitCode);
+        Assert.Equal("0", Violations().Match(text).Groups[1].Value);
+        Assert.True(int.Parse(Faults().Match(text).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 6, "fewer than 6 faults injected");
+        Assert.True(int.Parse(Ok().Match(text).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 500, "too few acknowledged operations to mean anything");
+        try
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Leftovers in /tmp are harmless.
+        }
+    }
+
+    [GeneratedRegex(@"^violations (\d+)", RegexOptions.Multiline)]
+    private static partial Regex Violations();
+
+    [GeneratedRegex(@"^faults injected (\d+)", RegexOptions.Multiline)]
+    private static partial Regex Faults();
+
+    [GeneratedRegex(@"ok (\d+), failed", RegexOptions.Multiline)]
+    private static partial Regex Ok();
+}
