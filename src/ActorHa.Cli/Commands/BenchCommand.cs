@@ -30,9 +30,7 @@ public static class BenchCommand
         command.SetAction(async (parse, ct) =>
         {
             var levels = parse.GetValue(concurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToList();
-            var text = parse.GetValue(duration)!.Trim();
-            var seconds = double.Parse(text.EndsWith('s') ? text[..^1] : text, System.Globalization.CultureInfo.InvariantCulture);
-            var options = new LoadOptions(parse.GetValue(nodes), levels, TimeSpan.FromSeconds(seconds), parse.GetValue(readRatio),
+            var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
                 parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? []);
             var results = await new LoadBenchmark(options, Console.Out).RunAsync(ct);
             return results.Any(r => r.Errors > 0) ? 1 : 0;

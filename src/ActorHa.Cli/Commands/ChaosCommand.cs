@@ -20,9 +20,7 @@ public static class ChaosCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            var text = parse.GetValue(duration)!.Trim();
-            var seconds = double.Parse(text.EndsWith('s') ? text[..^1] : text, System.Globalization.CultureInfo.InvariantCulture);
-            var options = new ChaosOptions(parse.GetValue(nodes), TimeSpan.FromSeconds(seconds),
+            var options = new ChaosOptions(parse.GetValue(nodes), Durations.Parse(parse.GetValue(duration)!),
                 parse.GetValue(faults)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), parse.GetValue(seed), parse.GetValue(clients), parse.GetValue(dataDir)!);
             return await new ChaosRun(options, Console.Out).RunAsync(ct);
         });
