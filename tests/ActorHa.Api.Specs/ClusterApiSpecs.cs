@@ -4,8 +4,14 @@ using System.Text.Json;
 
 namespace ActorHa.Api.Specs;
 
-[Collection(NodeCollection.Name)]
-public sealed class ClusterApiSpecs(NodeFixture node)
+[Collection(SqliteNodeCollection.Name)]
+public sealed class SqliteClusterApiSpecs(SqliteNodeFixture node) : ClusterApiSpecs(node);
+
+[Collection(PostgresNodeCollection.Name)]
+public sealed class PostgresClusterApiSpecs(PostgresNodeFixture node) : ClusterApiSpecs(node);
+
+/// <summary>Run against one node on each store.</summary>
+public abstract class ClusterApiSpecs(NodeFixture node)
 {
     [Fact]
     public async Task The_cluster_view_lists_this_member_Up_and_an_owner_for_every_partition()

@@ -7,8 +7,14 @@ using ActorHa.Client;
 
 namespace ActorHa.Api.Specs;
 
-[Collection(NodeCollection.Name)]
-public sealed class KvApiSpecs(NodeFixture node)
+[Collection(SqliteNodeCollection.Name)]
+public sealed class SqliteKvApiSpecs(SqliteNodeFixture node) : KvApiSpecs(node);
+
+[Collection(PostgresNodeCollection.Name)]
+public sealed class PostgresKvApiSpecs(PostgresNodeFixture node) : KvApiSpecs(node);
+
+/// <summary>Run against one node on each store.</summary>
+public abstract class KvApiSpecs(NodeFixture node)
 {
     private static string NewKey(string prefix = "k") => $"{prefix}-{Guid.NewGuid():N}";
 

@@ -10,7 +10,7 @@ namespace ActorHa.Api.Specs;
 /// One real node in this process: Kestrel on a free loopback port, a one-member Akka cluster, SQLite in a
 /// temp directory. Specs talk to it over real HTTP with the same client the CLI uses.
 /// </summary>
-public sealed class NodeFixture : IAsyncLifetime
+public abstract class NodeFixture : IAsyncLifetime
 {
     public const int MaxValueBytes = 64 * 1024;
 
@@ -28,13 +28,19 @@ public sealed class NodeFixture : IAsyncLifetime
     {
         var ports = Ports.FindFreeRange(2);
         Url = $"http://127.0.0.1:{ports}";
-        _app = NodeHost.Build([], new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["ActorHa:HttpUrl"] = Url,
             ["ActorHa:Port"] = (ports + 1).ToString(CultureInfo.InvariantCulture),
             ["ActorHa:DataDir"] = DataDir,
             ["ActorHa:MaxValueBytes"] = MaxValueBytes.ToString(CultureInfo.InvariantCulture),
-        });
+        };
+        foreach (var (key, value) in StoreSettings())
+        {
+            settings[key] = value;
+        }
+
+        _app = NodeHost.Build([], settings);
         await _app.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri(Url + "/"), Timeout = TimeSpan.FromSeconds(30) };
         Client = new ActorHaClient(Http);
@@ -50,6 +56,9 @@ public sealed class NodeFixture : IAsyncLifetime
             await Task.Delay(100);
         }
     }
+
+    /// <summary>The store this node runs on, as ActorHa settings.</summary>
+    protected abstract IReadOnlyDictionary<string, string?> StoreSettings();
 
     public async Task DisposeAsync()
     {
@@ -71,8 +80,28 @@ public sealed class NodeFixture : IAsyncLifetime
     }
 }
 
-[CollectionDefinition(Name)]
-public sealed class NodeCollection : ICollectionFixture<NodeFixture>
+public sealed class SqliteNodeFixture : NodeFixture
 {
-    public const string Name = "one node";
+    protected override IReadOnlyDictionary<string, string?> StoreSettings() => new Dictionary<string, string?>();
+}
+
+public sealed class PostgresNodeFixture : NodeFixture
+{
+    protected override IReadOnlyDictionary<string, string?> StoreSettings() => new Dictionary<string, string?>
+    {
+        ["ActorHa:Store"] = "postgres",
+        ["ActorHa:ConnectionString"] = ActorHa.Specs.Shared.PostgresServer.Shared.CreateDatabase(),
+    };
+}
+
+[CollectionDefinition(Name)]
+public sealed class SqliteNodeCollection : ICollectionFixture<SqliteNodeFixture>
+{
+    public const string Name = "one node on SQLite";
+}
+
+[CollectionDefinition(Name)]
+public sealed class PostgresNodeCollection : ICollectionFixture<PostgresNodeFixture>
+{
+    public const string Name = "one node on PostgreSQL";
 }

@@ -1,22 +1,28 @@
+using System.Data.Common;
 using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Persistence;
+using ActorHa.Specs.Shared;
 using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Npgsql;
 using Xunit.Abstractions;
 
 namespace ActorHa.Cluster.Specs;
 
 /// <summary>
 /// An ActorSystem configured by the same <see cref="PersistenceSetup.WithKvPersistence"/> the nodes use, on a
-/// real SQLite file in a fresh directory, driven with Akka.TestKit.Xunit2.
+/// real store — a SQLite file in a fresh directory, or a fresh database on a real PostgreSQL server — driven
+/// with Akka.TestKit.Xunit2. Suites derive once per store.
 /// </summary>
 public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
 {
-    protected PersistenceSpecBase(ITestOutputHelper output, string? connectionStringSuffix = null)
-        : this(NewHost(connectionStringSuffix, out var settings), settings, output)
+    private readonly List<NodeLease> _leases = [];
+
+    protected PersistenceSpecBase(ITestOutputHelper output, StoreKind store = StoreKind.Sqlite)
+        : this(NewHost(store, out var settings), settings, output)
     {
     }
 
@@ -25,15 +31,21 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
     {
         SpecHost = started.Host;
         Settings = settings;
-        Ownership = new SqliteOwnershipStore(settings.EffectiveConnectionString);
+        Ownership = LeaseSetup.CreateStore(settings);
         Lease = NewLease("spec-node");
     }
 
-    /// <summary>Partition ownership on the spec's SQLite file.</summary>
+    protected IHost SpecHost { get; }
+
+    protected ActorHaSettings Settings { get; }
+
+    /// <summary>Partition ownership in the spec's store.</summary>
     protected IOwnershipStore Ownership { get; }
 
     /// <summary>This spec's node lease, renewed in the background like a node's.</summary>
     protected NodeLease Lease { get; }
+
+    protected string SnapshotTable => Settings.Store == StoreKind.Sqlite ? "snapshot" : "snapshot_store";
 
     protected NodeLease NewLease(string nodeId, LeaseSettings? settings = null)
     {
@@ -43,21 +55,45 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
         return lease;
     }
 
-    private readonly List<NodeLease> _leases = [];
-
-    protected IHost SpecHost { get; }
-
-    protected ActorHaSettings Settings { get; }
-
-    protected string DatabaseFile => new SqliteConnectionStringBuilder(Settings.EffectiveConnectionString).DataSource;
+    protected DbConnection OpenConnection()
+    {
+        DbConnection connection = Settings.Store == StoreKind.Sqlite
+            ? new SqliteConnection(Settings.EffectiveConnectionString)
+            : new NpgsqlConnection(Settings.EffectiveConnectionString);
+        connection.Open();
+        return connection;
+    }
 
     protected long CountRows(string sql)
     {
-        using var connection = new SqliteConnection($"Data Source={DatabaseFile}");
-        connection.Open();
+        using var connection = OpenConnection();
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    protected void ExecuteSql(string sql)
+    {
+        using var connection = OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Another client holds the journal's write lock until disposed, so journal writes stall and fail:
+    /// SQLite's database lock (BEGIN EXCLUSIVE), PostgreSQL's table lock on the journal.
+    /// </summary>
+    protected IDisposable HoldJournalWriteLock()
+    {
+        var connection = Settings.Store == StoreKind.Sqlite
+            ? (DbConnection)new SqliteConnection(Settings.EffectiveConnectionString + ";Default Timeout=1")
+            : new NpgsqlConnection(Settings.EffectiveConnectionString);
+        connection.Open();
+        using var begin = connection.CreateCommand();
+        begin.CommandText = Settings.Store == StoreKind.Sqlite ? "BEGIN EXCLUSIVE;" : "BEGIN; LOCK TABLE event_journal IN EXCLUSIVE MODE;";
+        begin.ExecuteNonQuery();
+        return new Release(connection);
     }
 
     protected override void AfterAll()
@@ -71,35 +107,54 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
         SpecHost.StopAsync().GetAwaiter().GetResult();
         SpecHost.Dispose();
         SqliteConnection.ClearAllPools();
-        try
+        NpgsqlConnection.ClearAllPools();
+        if (Settings.Store == StoreKind.Sqlite)
         {
-            Directory.Delete(Settings.DataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A leftover temp directory is harmless.
+            try
+            {
+                Directory.Delete(Settings.DataDir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A leftover temp directory is harmless.
+            }
         }
     }
 
-    private static (IHost, ActorSystem) NewHost(string? connectionStringSuffix, out ActorHaSettings settings)
+    private static (IHost, ActorSystem) NewHost(StoreKind store, out ActorHaSettings settings)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "actorha-specs", Guid.NewGuid().ToString("N"));
-        var s = new ActorHaSettings { DataDir = dir };
-        if (connectionStringSuffix is not null)
-        {
-            s.ConnectionString = s.EffectiveConnectionString + ";" + connectionStringSuffix;
-        }
-
+        var s = store == StoreKind.Sqlite
+            ? new ActorHaSettings { DataDir = Path.Combine(Path.GetTempPath(), "actorha-specs", Guid.NewGuid().ToString("N")) }
+            : new ActorHaSettings { Store = StoreKind.Postgres, ConnectionString = PostgresServer.Shared.CreateDatabase() };
         ClusterMetadataStore.Prepare(s);
         settings = s;
         var host = new HostBuilder()
             .ConfigureServices(services => services.AddAkka("specs", (builder, _) =>
             {
                 builder.AddHocon(Akka.TestKit.Configs.TestConfigs.DefaultConfig, HoconAddMode.Append);
+                foreach (var file in HoconFiles.Find(null))
+                {
+                    builder.AddHoconFile(file, HoconAddMode.Prepend);
+                }
+
                 builder.WithKvPersistence(s);
             }))
             .Build();
         host.StartAsync().GetAwaiter().GetResult();
         return (host, host.Services.GetRequiredService<ActorSystem>());
+    }
+
+    private sealed class Release(DbConnection connection) : IDisposable
+    {
+        public void Dispose()
+        {
+            using (var rollback = connection.CreateCommand())
+            {
+                rollback.CommandText = "ROLLBACK;";
+                rollback.ExecuteNonQuery();
+            }
+
+            connection.Dispose();
+        }
     }
 }

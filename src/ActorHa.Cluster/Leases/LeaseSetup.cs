@@ -9,7 +9,8 @@ public static class LeaseSetup
     public static IOwnershipStore CreateStore(ActorHaSettings settings) => settings.Store switch
     {
         StoreKind.Sqlite => new SqliteOwnershipStore(settings.EffectiveConnectionString),
-        _ => throw new NotSupportedException($"Partition ownership on the {settings.Store} store is not supported by this build yet."),
+        StoreKind.Postgres => new PostgresOwnershipStore(settings.EffectiveConnectionString),
+        _ => throw new NotSupportedException($"Partition ownership on the {settings.Store} store is not supported."),
     };
 
     /// <summary>

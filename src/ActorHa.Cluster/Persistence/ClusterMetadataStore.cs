@@ -26,7 +26,8 @@ public static class ClusterMetadataStore
         return settings.Store switch
         {
             StoreKind.Sqlite => PrepareSqlite(settings),
-            _ => throw new NotSupportedException($"The {settings.Store} store is not supported by this build yet."),
+            StoreKind.Postgres => PreparePostgres(settings),
+            _ => throw new NotSupportedException($"The {settings.Store} store is not supported."),
         };
     }
 
@@ -59,6 +60,35 @@ public static class ClusterMetadataStore
 
         // WAL + synchronous=FULL (2) fsyncs every commit; NORMAL (1) would not survive a power loss.
         return new StoreInfo("sqlite", builder.DataSource, $"journal_mode={journalMode}, synchronous={SynchronousName(synchronous)}", stored);
+    }
+
+    private static StoreInfo PreparePostgres(ActorHaSettings settings)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(settings.EffectiveConnectionString);
+        using var connection = new Npgsql.NpgsqlConnection(builder.ConnectionString);
+        connection.Open();
+        using (var create = new Npgsql.NpgsqlCommand("""
+            CREATE TABLE IF NOT EXISTS actorha_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO actorha_meta (name, value) VALUES ('partition_count', @count) ON CONFLICT (name) DO NOTHING;
+            """, connection))
+        {
+            create.Parameters.AddWithValue("count", settings.Partitions.ToString(CultureInfo.InvariantCulture));
+            create.ExecuteNonQuery();
+        }
+
+        using var read = new Npgsql.NpgsqlCommand("SELECT value FROM actorha_meta WHERE name = 'partition_count'; SHOW synchronous_commit;", connection);
+        using var reader = read.ExecuteReader();
+        reader.Read();
+        var stored = int.Parse(reader.GetString(0), CultureInfo.InvariantCulture);
+        reader.NextResult();
+        reader.Read();
+        var synchronousCommit = reader.GetString(0);
+        if (stored != settings.Partitions)
+        {
+            throw new PartitionCountMismatchException(stored, settings.Partitions);
+        }
+
+        return new StoreInfo("postgres", $"{builder.Host}:{builder.Port}/{builder.Database}", $"synchronous_commit={synchronousCommit}", stored);
     }
 
     private static string Scalar(SqliteConnection connection, string sql)

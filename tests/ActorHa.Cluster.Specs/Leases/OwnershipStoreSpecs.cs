@@ -4,7 +4,12 @@ using Xunit.Abstractions;
 
 namespace ActorHa.Cluster.Specs.Leases;
 
-public sealed class SqliteOwnershipStoreSpecs(ITestOutputHelper output) : PersistenceSpecBase(output)
+public sealed class SqliteOwnershipStoreSpecs(ITestOutputHelper output) : OwnershipStoreSpecs(output, StoreKind.Sqlite);
+
+public sealed class PostgresOwnershipStoreSpecs(ITestOutputHelper output) : OwnershipStoreSpecs(output, StoreKind.Postgres);
+
+/// <summary>Node leases and partition ownership in the store; run once per store.</summary>
+public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind store) : PersistenceSpecBase(output, store)
 {
     private static readonly PartitionId P = new(3);
     private static readonly TimeSpan Ttl = TimeSpan.FromMilliseconds(400);

@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace ActorHa.Specs.Shared;
+
+/// <summary>
+/// A real, throw-away PostgreSQL server for the specs: Debian's PostgreSQL binaries, a fresh data directory
+/// under /tmp, a free loopback port, trust authentication; one per test process, a new database per spec
+/// class. Stopped when the test process exits. Without the binaries the specs fail with a clear message
+/// (.ci/run installs them).
+/// </summary>
+public sealed class PostgresServer
+{
+    private static readonly Lazy<PostgresServer> SharedServer = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private readonly Process _process;
+    private readonly string _dataDir;
+
+    private PostgresServer(Process process, string dataDir, int port)
+    {
+        _process = process;
+        _dataDir = dataDir;
+        Port = port;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop();
+    }
+
+    public static PostgresServer Shared => SharedServer.Value;
+
+    public int Port { get; }
+
+    /// <summary>Creates an empty database and returns its connection string.</summary>
+    public string CreateDatabase()
+    {
+        var name = "specs_" + Guid.NewGuid().ToString("N");
+        using (var connection = new NpgsqlConnection(ConnectionString("postgres")))
+        {
+            connection.Open();
+            using var create = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            create.ExecuteNonQuery();
+        }
+
+        return ConnectionString(name);
+    }
+
+    private string ConnectionString(string database) =>
+        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Maximum Pool Size=20;Timeout=15";
+
+    private static PostgresServer Start()
+    {
+        var bin = Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin")).Where(d => File.Exists(Path.Combine(d, "initdb"))).OrderDescending().FirstOrDefault()
+            : null;
+        if (bin is null)
+        {
+            throw new InvalidOperationException("PostgreSQL server binaries not found under /usr/lib/postgresql: install Debian's postgresql package (apt-get install postgresql), as .ci/run does.");
+        }
+
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-pg-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dataDir);
+        var asRoot = Environment.UserName == "root";
+        if (asRoot)
+        {
+            Run("chown", "-R", "postgres:postgres", dataDir);
+        }
+
+        Run(asRoot, Path.Combine(bin, "initdb"), "-D", dataDir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8");
+        var port = FreePort();
+        var psi = Command(asRoot, Path.Combine(bin, "postgres"), "-D", dataDir, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-k", dataDir, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=500", "-c", "synchronous_commit=on");
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var server = new PostgresServer(process, dataDir, port);
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                using var connection = new NpgsqlConnection(server.ConnectionString("postgres"));
+                connection.Open();
+                return server;
+            }
+            catch (NpgsqlException) when (DateTime.UtcNow < deadline && !process.HasExited)
+            {
+                Thread.Sleep(200);
+            }
+        }
+    }
+
+    private void Stop()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(10_000);
+            }
+
+            Directory.Delete(_dataDir, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            // Best effort at exit.
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static ProcessStartInfo Command(bool asPostgres, string program, params string[] args)
+    {
+        var psi = asPostgres ? new ProcessStartInfo("runuser") : new ProcessStartInfo(program);
+        if (asPostgres)
+        {
+            foreach (var a in new[] { "-u", "postgres", "--", program })
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
+
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.UseShellExecute = false;
+        return psi;
+    }
+
+    private static void Run(string program, params string[] args) => Run(false, program, args);
+
+    private static void Run(bool asPostgres, string program, params string[] args)
+    {
+        var psi = Command(asPostgres, program, args);
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        using var process = Process.Start(psi)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{program} failed ({process.ExitCode}): {error.Result}{output.Result}");
+        }
+    }
+}
