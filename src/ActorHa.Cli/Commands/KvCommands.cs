@@ -78,7 +78,10 @@ public static class KvCommands
             }
         });
 
-        return [put, get, del, ls, status];
+        var ready = new Command("ready", "Exit 0 if the node at --url is ready (member Up, shard region registered), else 1. For health checks.") { url };
+        ready.SetAction(async (parse, ct) => await Client(parse, url).IsReadyAsync(ct) ? 0 : 1);
+
+        return [put, get, del, ls, status, ready];
     }
 
     private static ActorHaClient Client(ParseResult parse, Option<string> url) => ActorHaClient.For(parse.GetValue(url)!);
