@@ -90,7 +90,7 @@ public sealed class PostgresNodeFixture : NodeFixture
     protected override IReadOnlyDictionary<string, string?> StoreSettings() => new Dictionary<string, string?>
     {
         ["ActorHa:Store"] = "postgres",
-        ["ActorHa:ConnectionString"] = ActorHa.Specs.Shared.PostgresServer.Shared.CreateDatabase(),
+        ["ActorHa:ConnectionString"] = PostgresServer.Shared.CreateDatabase(),
     };
 }
 

@@ -1,7 +1,7 @@
 using System.Data.Common;
 using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Persistence;
-using ActorHa.Specs.Shared;
+using ActorHa.Launcher;
 using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Data.Sqlite;

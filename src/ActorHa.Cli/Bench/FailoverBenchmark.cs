@@ -17,7 +17,8 @@ public enum Fault
     Leave,
 }
 
-public sealed record FailoverOptions(int Nodes, int Runs, Fault Fault, string Config, int Clients, string DataDir, int Partitions);
+public sealed record FailoverOptions(int Nodes, int Runs, Fault Fault, string Config, int Clients, string DataDir, int Partitions,
+    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription);
 
 /// <summary>One run: which node failed, how long its partitions were unwritable, and what the clients saw.</summary>
 public sealed record FailoverRun(
@@ -40,7 +41,7 @@ public sealed class FailoverBenchmark(FailoverOptions options, TextWriter output
     public async Task<IReadOnlyList<FailoverRun>> RunAsync(CancellationToken ct)
     {
         var dataDir = Path.Combine(Path.GetFullPath(options.DataDir), $"failover-{options.Config}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
-        var settings = new Dictionary<string, string>();
+        var settings = new Dictionary<string, string>(options.StoreSettings);
         if (options.Config != "tuned")
         {
             settings["AkkaProfile"] = options.Config;
@@ -55,7 +56,7 @@ public sealed class FailoverBenchmark(FailoverOptions options, TextWriter output
             Partitions = options.Partitions,
             Settings = settings,
         });
-        output.WriteLine($"# failover benchmark: {options.Nodes} nodes, fault {options.Fault.ToString().ToLowerInvariant()}, config {options.Config}, {options.Clients} clients, store sqlite (WAL, synchronous=FULL), data {dataDir}");
+        output.WriteLine($"# failover benchmark: {options.Nodes} nodes, fault {options.Fault.ToString().ToLowerInvariant()}, config {options.Config}, {options.Clients} clients, store {options.StoreDescription}, data {dataDir}");
         cluster.StartAll();
         await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(120), ct);
 

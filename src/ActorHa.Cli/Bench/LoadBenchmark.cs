@@ -8,7 +8,8 @@ using ActorHa.Launcher;
 
 namespace ActorHa.Cli.Bench;
 
-public sealed record LoadOptions(int Nodes, IReadOnlyList<int> Concurrency, TimeSpan Duration, double ReadRatio, bool CompareEtcd, string DataDir, IReadOnlyList<string> Urls);
+public sealed record LoadOptions(int Nodes, IReadOnlyList<int> Concurrency, TimeSpan Duration, double ReadRatio, bool CompareEtcd, string DataDir, IReadOnlyList<string> Urls,
+    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription);
 
 /// <summary>Throughput and latency of one load phase.</summary>
 public sealed record LoadResult(string Target, string Operation, int Concurrency, long Requests, long Errors, TimeSpan Elapsed, double P50, double P99, double P999)
@@ -32,7 +33,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         await using var cluster = options.Urls.Count > 0 ? null : await StartClusterAsync(ct);
         var urls = options.Urls.Count > 0 ? options.Urls : cluster!.Nodes.Select(n => n.HttpUrl).ToList();
         var pids = cluster?.Nodes.Select(n => n.Pid ?? 0).Where(p => p > 0).ToList() ?? [];
-        output.WriteLine($"# load: {urls.Count} ActorHa nodes, store sqlite (WAL, synchronous=FULL: every acknowledged write is fsync'd), keys {KeySpace}, values {Value.Length} B, {options.Duration.TotalSeconds:0} s per phase");
+        output.WriteLine($"# load: {urls.Count} ActorHa nodes, store {options.StoreDescription}: every acknowledged write is durable, keys {KeySpace}, values {Value.Length} B, {options.Duration.TotalSeconds:0} s per phase");
         output.WriteLine($"{"target",-8} {"op",-5} {"conc",4} {"req/s",9} {"p50 ms",7} {"p99 ms",7} {"p99.9",7} {"errors",6}  processes");
         var target = new ActorHaTarget(urls);
         await PrefillAsync(target, ct);
@@ -80,6 +81,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             BaseHttpPort = Ports.FindFreeRange(options.Nodes),
             BaseAkkaPort = Ports.FindFreeRange(options.Nodes),
             DataDir = Path.Combine(Path.GetFullPath(options.DataDir), $"load-{DateTime.UtcNow:yyyyMMdd-HHmmss}"),
+            Settings = options.StoreSettings,
         });
         cluster.StartAll();
         await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(120), ct);

@@ -9,7 +9,8 @@ using ActorHa.Launcher;
 
 namespace ActorHa.Cli.Chaos;
 
-public sealed record ChaosOptions(int Nodes, TimeSpan Duration, IReadOnlyList<string> Faults, int Seed, int Clients, string DataDir);
+public sealed record ChaosOptions(int Nodes, TimeSpan Duration, IReadOnlyList<string> Faults, int Seed, int Clients, string DataDir,
+    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription);
 
 /// <summary>
 /// `actorha chaos`: concurrent clients doing writes, compare-and-sets and reads on a few hot keys and many
@@ -38,8 +39,9 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
             BaseHttpPort = Ports.FindFreeRange(options.Nodes),
             BaseAkkaPort = Ports.FindFreeRange(options.Nodes),
             DataDir = dataDir,
+            Settings = options.StoreSettings,
         });
-        output.WriteLine($"# chaos: {options.Nodes} nodes, {options.Duration.TotalSeconds:0} s, faults {string.Join(",", options.Faults)}, seed {options.Seed}, {options.Clients} clients, data {dataDir}");
+        output.WriteLine($"# chaos: {options.Nodes} nodes, {options.Duration.TotalSeconds:0} s, faults {string.Join(",", options.Faults)}, seed {options.Seed}, {options.Clients} clients, store {options.StoreDescription}, data {dataDir}");
         cluster.StartAll();
         await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(120), ct);
 

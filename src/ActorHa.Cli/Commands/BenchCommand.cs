@@ -27,11 +27,14 @@ public static class BenchCommand
         {
             nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir,
         };
+        var store = new StoreOption();
+        store.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
+            var (storeSettings, storeDescription) = store.Resolve(parse);
             var levels = parse.GetValue(concurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToList();
             var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
-                parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? []);
+                parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription);
             var results = await new LoadBenchmark(options, Console.Out).RunAsync(ct);
             return results.Any(r => r.Errors > 0) ? 1 : 0;
         });
@@ -52,6 +55,8 @@ public static class BenchCommand
         {
             nodes, runs, fault, config, clients, dataDir,
         };
+        var store = new StoreOption();
+        store.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var faultKind = Enum.Parse<Fault>(parse.GetValue(fault)!, ignoreCase: true);
@@ -59,7 +64,9 @@ public static class BenchCommand
             var summaries = new List<(string Config, double P50, double Max, int Lost)>();
             foreach (var c in configs)
             {
-                var options = new FailoverOptions(parse.GetValue(nodes), parse.GetValue(runs), faultKind, c, parse.GetValue(clients), parse.GetValue(dataDir)!, 32);
+                // Each configuration gets its own database (a fresh one when the server is ours).
+                var (storeSettings, storeDescription) = store.Resolve(parse);
+                var options = new FailoverOptions(parse.GetValue(nodes), parse.GetValue(runs), faultKind, c, parse.GetValue(clients), parse.GetValue(dataDir)!, 32, storeSettings, storeDescription);
                 var results = await new FailoverBenchmark(options, Console.Out).RunAsync(ct);
                 var times = results.Where(r => r.Failover is not null).Select(r => r.Failover!.Value.TotalSeconds).Order().ToList();
                 summaries.Add((c, times.Count > 0 ? FailoverBenchmark.Percentile(times, 0.5) : double.NaN, times.Count > 0 ? times[^1] : double.NaN, results.Sum(r => r.Lost)));

@@ -18,10 +18,13 @@ public static class ChaosCommand
         {
             nodes, duration, faults, seed, clients, dataDir,
         };
+        var store = new StoreOption();
+        store.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
+            var (storeSettings, storeDescription) = store.Resolve(parse);
             var options = new ChaosOptions(parse.GetValue(nodes), Durations.Parse(parse.GetValue(duration)!),
-                parse.GetValue(faults)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), parse.GetValue(seed), parse.GetValue(clients), parse.GetValue(dataDir)!);
+                parse.GetValue(faults)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), parse.GetValue(seed), parse.GetValue(clients), parse.GetValue(dataDir)!, storeSettings, storeDescription);
             return await new ChaosRun(options, Console.Out).RunAsync(ct);
         });
         return command;

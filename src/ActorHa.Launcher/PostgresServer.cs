@@ -3,13 +3,13 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace ActorHa.Specs.Shared;
+namespace ActorHa.Launcher;
 
 /// <summary>
-/// A real, throw-away PostgreSQL server for the specs: Debian's PostgreSQL binaries, a fresh data directory
-/// under /tmp, a free loopback port, trust authentication; one per test process, a new database per spec
-/// class. Stopped when the test process exits. Without the binaries the specs fail with a clear message
-/// (.ci/run installs them).
+/// A real, throw-away PostgreSQL server for specs and benchmarks: Debian's PostgreSQL binaries, a fresh data
+/// directory under /tmp, a free loopback port, trust authentication; one per process, a new database per
+/// caller. Stopped when the process exits. Without the binaries it fails with a clear message
+/// (.ci/run installs them; `apt-get install postgresql` elsewhere).
 /// </summary>
 public sealed class PostgresServer
 {
