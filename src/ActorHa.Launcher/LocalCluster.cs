@@ -24,6 +24,15 @@ public sealed record LocalClusterOptions
 
     /// <summary>Extra ActorHa settings for every node, as configuration keys (e.g. "ActorHa:SnapshotEvery").</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>A cluster on ports free right now, so benchmarks and chaos runs never collide with `actorha up`.</summary>
+    public static LocalClusterOptions OnFreePorts(int nodes, string dataDir) => new()
+    {
+        Nodes = nodes,
+        BaseHttpPort = Ports.FindFreeRange(nodes),
+        BaseAkkaPort = Ports.FindFreeRange(nodes),
+        DataDir = dataDir,
+    };
 }
 
 /// <summary>One node process of a <see cref="LocalCluster"/>.</summary>

@@ -47,12 +47,8 @@ public sealed class FailoverBenchmark(FailoverOptions options, TextWriter output
             settings["AkkaProfile"] = options.Config;
         }
 
-        await using var cluster = new LocalCluster(new LocalClusterOptions
+        await using var cluster = new LocalCluster(LocalClusterOptions.OnFreePorts(options.Nodes, dataDir) with
         {
-            Nodes = options.Nodes,
-            BaseHttpPort = Ports.FindFreeRange(options.Nodes),
-            BaseAkkaPort = Ports.FindFreeRange(options.Nodes),
-            DataDir = dataDir,
             Partitions = options.Partitions,
             Settings = settings,
         });

@@ -75,12 +75,8 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
 
     private async Task<LocalCluster> StartClusterAsync(CancellationToken ct)
     {
-        var cluster = new LocalCluster(new LocalClusterOptions
+        var cluster = new LocalCluster(LocalClusterOptions.OnFreePorts(options.Nodes, Path.Combine(Path.GetFullPath(options.DataDir), $"load-{DateTime.UtcNow:yyyyMMdd-HHmmss}")) with
         {
-            Nodes = options.Nodes,
-            BaseHttpPort = Ports.FindFreeRange(options.Nodes),
-            BaseAkkaPort = Ports.FindFreeRange(options.Nodes),
-            DataDir = Path.Combine(Path.GetFullPath(options.DataDir), $"load-{DateTime.UtcNow:yyyyMMdd-HHmmss}"),
             Settings = options.StoreSettings,
         });
         cluster.StartAll();

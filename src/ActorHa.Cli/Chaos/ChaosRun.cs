@@ -33,12 +33,8 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
         }
 
         var dataDir = Path.Combine(Path.GetFullPath(options.DataDir), $"chaos-{options.Seed}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
-        await using var cluster = new LocalCluster(new LocalClusterOptions
+        await using var cluster = new LocalCluster(LocalClusterOptions.OnFreePorts(options.Nodes, dataDir) with
         {
-            Nodes = options.Nodes,
-            BaseHttpPort = Ports.FindFreeRange(options.Nodes),
-            BaseAkkaPort = Ports.FindFreeRange(options.Nodes),
-            DataDir = dataDir,
             Settings = options.StoreSettings,
         });
         output.WriteLine($"# chaos: {options.Nodes} nodes, {options.Duration.TotalSeconds:0} s, faults {string.Join(",", options.Faults)}, seed {options.Seed}, {options.Clients} clients, store {options.StoreDescription}, data {dataDir}");
