@@ -73,6 +73,15 @@ public sealed class ActorHaSettings
     /// <summary>Optional HOCON profile from hocon/profiles/ laid over the defaults (e.g. akka-defaults). ACTORHA__AKKAPROFILE.</summary>
     public string? AkkaProfile { get; set; }
 
+    /// <summary>
+    /// Test clusters only: routes remoting through Akka.Remote's throttler adapter and exposes /v1/faults, so a
+    /// harness can cut the network between two nodes. Off in production. ACTORHA__FAULTINJECTION.
+    /// </summary>
+    public bool FaultInjection { get; set; }
+
+    /// <summary>Remoting protocol of every node address: the throttler adapter adds its scheme.</summary>
+    public string RemotingProtocol => FaultInjection ? "akka.trttl.tcp" : "akka.tcp";
+
     public string EffectivePublicHost => string.IsNullOrWhiteSpace(PublicHost) ? Host : PublicHost;
 
     public string EffectiveConnectionString => Store switch

@@ -2,6 +2,7 @@ using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Cluster.Persistence;
+using ActorHa.Cluster.Testing;
 using ActorHa.Domain;
 using Akka.Cluster.Hosting;
 using Akka.Hosting;
@@ -28,6 +29,7 @@ public static class AkkaSetup
         services.AddSingleton(settings.Lease);
         services.AddSingleton(LeaseSetup.CreateStore(settings));
         services.AddSingleton<NodeLease>();
+        services.AddNetworkFaults(settings);
 
         return services.AddAkka(settings.ClusterName, (builder, _) =>
         {
@@ -35,6 +37,11 @@ public static class AkkaSetup
             foreach (var file in HoconFiles.Find(settings.HoconDir, settings.AkkaProfile))
             {
                 builder.AddHoconFile(file, HoconAddMode.Prepend);
+            }
+
+            if (settings.FaultInjection)
+            {
+                builder.AddHocon(NetworkFaults.Hocon, HoconAddMode.Prepend);
             }
 
             var selfSeed = $"{settings.EffectivePublicHost}:{settings.Port}";
@@ -56,7 +63,7 @@ public static class AkkaSetup
                 {
                     Roles = [PartitionsSetup.Role],
                     MinimumNumberOfMembers = settings.MinMembers,
-                    SeedNodes = seeds.Select(s => $"akka.tcp://{settings.ClusterName}@{s}").ToArray(),
+                    SeedNodes = seeds.Select(s => $"{settings.RemotingProtocol}://{settings.ClusterName}@{s}").ToArray(),
                 })
                 .WithKvPersistence(settings)
                 .WithNodeLease()

@@ -25,6 +25,12 @@ public sealed record LocalClusterOptions
     /// <summary>Extra ActorHa settings for every node, as configuration keys (e.g. "ActorHa:SnapshotEvery").</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Nodes route remoting through Akka.Remote's throttler and expose /v1/faults, so <see cref="LocalCluster.BlackholeAsync"/>
+    /// can cut links between them. For specs and chaos runs only.
+    /// </summary>
+    public bool FaultInjection { get; init; }
+
     /// <summary>A cluster on ports free right now, so benchmarks and chaos runs never collide with `actorha up`.</summary>
     public static LocalClusterOptions OnFreePorts(int nodes, string dataDir) => new()
     {
@@ -159,6 +165,11 @@ public sealed class LocalCluster : IAsyncDisposable
             settings[$"Seeds:{i}"] = $"{_options.Host}:{Nodes[i].AkkaPort}";
         }
 
+        if (_options.FaultInjection)
+        {
+            settings["FaultInjection"] = "true";
+        }
+
         foreach (var (key, value) in _options.Settings)
         {
             settings[key.StartsWith("ActorHa:", StringComparison.OrdinalIgnoreCase) ? key["ActorHa:".Length..] : key] = value;
@@ -215,6 +226,57 @@ public sealed class LocalCluster : IAsyncDisposable
         {
             Signals.Send(process.Id, Signals.SigKill);
             await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Cuts the network between nodes a and b, both ways: each drops all remoting traffic from and to the
+    /// other (heartbeats included), while both stay reachable over HTTP and both still reach the database.
+    /// Needs <see cref="LocalClusterOptions.FaultInjection"/>.
+    /// </summary>
+    public async Task BlackholeAsync(int a, int b, CancellationToken ct = default)
+    {
+        // Both ends, as Akka's TestConductor does: a one-sided cut would still let the other side's messages in.
+        await SetLinkAsync(this[a], this[b], cut: true, ct).ConfigureAwait(false);
+        await SetLinkAsync(this[b], this[a], cut: true, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Cuts every link between the two groups of nodes (a network split).</summary>
+    public async Task SplitAsync(IReadOnlyCollection<int> side, IReadOnlyCollection<int> otherSide, CancellationToken ct = default)
+    {
+        foreach (var a in side)
+        {
+            foreach (var b in otherSide)
+            {
+                await BlackholeAsync(a, b, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Restores every cut link on every running node.</summary>
+    public async Task HealAsync(CancellationToken ct = default)
+    {
+        foreach (var node in Nodes.Where(n => n.IsRunning))
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    using var response = await FaultHttp.DeleteAsync(new Uri($"{node.HttpUrl}/v1/faults/network/"), ct).ConfigureAwait(false);
+                    response.EnsureSuccessStatusCode();
+                    break;
+                }
+                catch (HttpRequestException) when (attempt < 20)
+                {
+                    // A node downed by the split closes its HTTP port while it shuts down: once it has exited
+                    // there is nothing to heal (a restarted process starts with no cut).
+                    await Task.Delay(250, ct).ConfigureAwait(false);
+                    if (!node.IsRunning)
+                    {
+                        break;
+                    }
+                }
+            }
         }
     }
 
@@ -311,6 +373,40 @@ public sealed class LocalCluster : IAsyncDisposable
         if (waitForExit)
         {
             process.WaitForExit();
+        }
+    }
+
+    private static readonly HttpClient FaultHttp = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    private async Task SetLinkAsync(LocalNode on, LocalNode peer, bool cut, CancellationToken ct)
+    {
+        if (!_options.FaultInjection)
+        {
+            throw new InvalidOperationException("Network faults need a cluster started with FaultInjection = true.");
+        }
+
+        var uri = new Uri($"{on.HttpUrl}/v1/faults/network/{_options.Host}:{peer.AkkaPort}");
+        HttpResponseMessage response;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                response = cut
+                    ? await FaultHttp.PutAsync(uri, content: null, ct).ConfigureAwait(false)
+                    : await FaultHttp.DeleteAsync(uri, ct).ConfigureAwait(false);
+                break;
+            }
+            catch (HttpRequestException) when (attempt < 40 && on.IsRunning)
+            {
+                // A node restarted a moment ago opens its HTTP port a few seconds after its process starts.
+                await Task.Delay(250, ct).ConfigureAwait(false);
+            }
+        }
+
+        using var _ = response;
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"{on.Name} refused to {(cut ? "cut" : "heal")} its link to {peer.Name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)}");
         }
     }
 

@@ -75,6 +75,7 @@ public static class NodeHost
         app.UseRouting();
         app.MapKvApi();
         app.MapClusterApi();
+        app.MapFaultApi();
 
         app.Logger.LogInformation("ActorHa node {Host}:{Port} (HTTP {Http}), {Partitions} partitions, store {Store} at {Location} ({Durability})",
             settings.EffectivePublicHost, settings.Port, settings.HttpUrl, store.PartitionCount, store.Kind, store.Location, store.Durability);

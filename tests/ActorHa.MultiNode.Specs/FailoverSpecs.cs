@@ -198,6 +198,17 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
                 var read = await observer.Client.GetAsync(key);
                 Assert.Equal((HttpStatusCode.OK, newVersion), (read.Status, read.Value!.Version));
             });
+
+            var frozenRole = spec.RoleOf(frozen);
+            var survivors = spec.Roles.Where(r => r != frozenRole).ToArray();
+            await spec.Step($"{frozen.Name}, downed while frozen, shuts itself down; restarted, it rejoins and takes partitions again", async () =>
+            {
+                await spec.Barrier("thawed node gone", [frozenRole], SpecCluster.HasExited);
+                spec.Restart(frozenRole);
+                await spec.Barrier("rejoined", spec.Roles, spec.SeesMembers([.. spec.Roles]), TimeSpan.FromSeconds(60));
+                var read = await frozen.Client.GetAsync(key);
+                Assert.Equal((HttpStatusCode.OK, newVersion), (read.Status, read.Value!.Version));
+            });
         }
         catch
         {

@@ -127,6 +127,54 @@ public sealed class KillAndRestartSpecs(ITestOutputHelper output)
 
     private static Task ReadEverythingFromEveryNode(LocalCluster cluster, IReadOnlyDictionary<string, long> acked) =>
         ReadEverythingFrom(cluster.Nodes, acked);
+    [Fact]
+    public async Task Killing_the_node_that_holds_the_sharding_coordinator_moves_the_coordinator_and_relocates_its_partitions()
+    {
+        await using var spec = new SpecCluster(output);
+        var acked = new ConcurrentDictionary<string, long>();
+        try
+        {
+            await spec.Step("first, second and third form a cluster", () => spec.StartAll());
+            var view = await SpecCluster.ViewOf(spec["second"]);
+            var holder = spec.Cluster.Nodes.Single(n => n.AkkaPort == view.Oldest);
+            var holderRole = spec.RoleOf(holder);
+            var survivors = spec.Roles.Where(r => r != holderRole).ToArray();
+            Assert.True(view.Owners.Count(o => o == holder.AkkaPort) > 0, $"{holderRole} holds the coordinator but no partition");
+
+            await spec.Step("1,000 keys are written and acknowledged", async () =>
+            {
+                await Parallel.ForEachAsync(Enumerable.Range(0, KeyCount), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+                {
+                    var node = spec.Cluster.Nodes[i % 3];
+                    var outcome = await node.Client.PutAsync(KeyOf(i), ValueOf(i), ct: ct);
+                    Assert.True(outcome.IsSuccess, $"put {KeyOf(i)} via {node.Name}: {(int)outcome.Status} {outcome.Problem?.Detail}");
+                    acked[KeyOf(i)] = outcome.Value!.Version;
+                });
+            });
+
+            await spec.Step($"kill -9 {holderRole} ({holder.Name}), the oldest member, which hosts the sharding coordinator", () =>
+            {
+                spec.Kill(holderRole);
+                return Task.CompletedTask;
+            });
+
+            await spec.Step("the survivors agree on a new oldest member among them and own every partition", async () =>
+            {
+                await spec.Barrier("partitions relocated", survivors, spec.SeesMembers(survivors));
+                var after = await SpecCluster.ViewOf(spec[survivors[0]]);
+                Assert.Contains(after.Oldest, survivors.Select(r => spec[r].AkkaPort));
+            });
+
+            await spec.Step("the new coordinator places new work: every acknowledged write reads back from both survivors", () =>
+                ReadEverythingFrom(survivors.Select(r => spec[r]), acked));
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
 
     /// <summary>Reads every key from each node. A 503 while a partition settles is retried; any other answer fails.</summary>
     private static async Task ReadEverythingFrom(IEnumerable<LocalNode> nodes, IReadOnlyDictionary<string, long> acked)

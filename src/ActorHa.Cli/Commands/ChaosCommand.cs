@@ -10,7 +10,7 @@ public static class ChaosCommand
     {
         var nodes = new Option<int>("--nodes") { Description = "Cluster size.", DefaultValueFactory = _ => 3 };
         var duration = new Option<string>("--duration") { Description = "How long to inject faults, e.g. 60s.", DefaultValueFactory = _ => "60s" };
-        var faults = new Option<string>("--faults") { Description = "Comma-separated: kill (SIGKILL, then restart), pause (SIGSTOP, then SIGCONT).", DefaultValueFactory = _ => "kill,pause" };
+        var faults = new Option<string>("--faults") { Description = "Comma-separated: kill (SIGKILL, then restart), pause (SIGSTOP, then SIGCONT), partition (cut one node off from the others, then heal).", DefaultValueFactory = _ => "kill,pause,partition" };
         var seed = new Option<int>("--seed") { Description = "Seed of the fault schedule and the workload.", DefaultValueFactory = _ => Environment.TickCount & 0xFFFF };
         var clients = new Option<int>("--clients") { Description = "Concurrent clients.", DefaultValueFactory = _ => 8 };
         var dataDir = new Option<string>("--data-dir") { Description = "Where the run keeps its store, logs and history.", DefaultValueFactory = _ => Path.Combine("data", "chaos") };

@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using ActorHa.Checker;
+using ActorHa.Client;
+
+namespace ActorHa.Launcher.Workload;
+
+/// <summary>
+/// Jepsen-style clients for a <see cref="LocalCluster"/>: writes, compare-and-sets and reads on a few hot
+/// keys and many cold keys, each through a random node, every operation recorded with its outcome
+/// (ok / fail / info) for <see cref="HistoryChecker"/>. Shared by `actorha chaos` and the multi-node specs.
+/// </summary>
+public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyPrefix = "", int hotKeys = 5, int coldKeys = 200)
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly ConcurrentQueue<Operation> _history = new();
+
+    public IReadOnlyCollection<Operation> History => _history;
+
+    /// <summary>Runs <paramref name="clients"/> clients until <paramref name="stop"/> is cancelled.</summary>
+    public Task RunAsync(int clients, CancellationToken stop) =>
+        Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(() => ClientAsync(c, stop), CancellationToken.None)));
+
+    /// <summary>Reads every key the workload touched once more (retrying what is unavailable), so lost writes show.</summary>
+    public async Task FinalReadsAsync(CancellationToken ct)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var keys = _history.Select(o => o.Key).Distinct().ToList();
+        foreach (var key in keys)
+        {
+            var running = cluster.Nodes.Where(n => n.IsRunning).ToList();
+            var node = running[Math.Abs(key.GetHashCode(StringComparison.Ordinal)) % running.Count];
+            Operation read;
+            var attempts = 0;
+            do
+            {
+                read = await ReadAsync(http, node, -1, key).ConfigureAwait(false);
+            }
+            while (read.Result == OpResult.Info && ++attempts < 20 && await Pause(ct).ConfigureAwait(false));
+
+            _history.Enqueue(read);
+        }
+    }
+
+    public CheckResult Check() => HistoryChecker.Check(_history);
+
+    private async Task ClientAsync(int client, CancellationToken stop)
+    {
+        var random = new Random(HashCode.Combine(seed, client));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(7) };
+        var lastSeen = new Dictionary<string, long>();
+        var n = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var key = random.NextDouble() < 0.6 ? $"{keyPrefix}hot/{random.Next(hotKeys)}" : $"{keyPrefix}cold/{random.Next(coldKeys)}";
+            var node = cluster.Nodes[random.Next(cluster.Nodes.Count)];
+            var roll = random.NextDouble();
+            var value = $"c{client}-{++n}";
+            Operation op;
+            if (roll < 0.35)
+            {
+                op = await WriteAsync(http, node, client, OpKind.Put, key, value, null).ConfigureAwait(false);
+            }
+            else if (roll < 0.65)
+            {
+                op = await WriteAsync(http, node, client, OpKind.Cas, key, value, lastSeen.GetValueOrDefault(key)).ConfigureAwait(false);
+            }
+            else
+            {
+                op = await ReadAsync(http, node, client, key).ConfigureAwait(false);
+            }
+
+            if (op.Result == OpResult.Ok && op.Version is { } v)
+            {
+                lastSeen[key] = v;
+            }
+            else if (op.Result == OpResult.Ok && op.NotFound)
+            {
+                lastSeen[key] = 0;
+            }
+
+            _history.Enqueue(op);
+            if (op.Result != OpResult.Ok)
+            {
+                // A client that just failed backs off a little, as a real one would.
+                await Task.Delay(random.Next(20, 100), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<Operation> WriteAsync(HttpClient http, LocalNode node, int client, OpKind kind, string key, string value, long? expected)
+    {
+        var start = _clock.ElapsedTicks;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Put, $"{node.HttpUrl}/{ActorHaClient.KeyPath(key)}") { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(value)) };
+            if (kind == OpKind.Cas)
+            {
+                request.Headers.TryAddWithoutValidation(expected == 0 ? "If-None-Match" : "If-Match", expected == 0 ? "*" : $"\"{expected}\"");
+            }
+
+            using var response = await http.SendAsync(request, CancellationToken.None).ConfigureAwait(false);
+            var end = _clock.ElapsedTicks;
+            return response.StatusCode switch
+            {
+                HttpStatusCode.OK or HttpStatusCode.Created => new(client, kind, key, value, start, end, OpResult.Ok, Version(response), expected),
+                HttpStatusCode.PreconditionFailed or HttpStatusCode.BadRequest => new(client, kind, key, value, start, end, OpResult.Fail, null, expected),
+                _ => new(client, kind, key, value, start, end, OpResult.Info, null, expected),
+            };
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return new(client, kind, key, value, start, _clock.ElapsedTicks, OpResult.Info, null, expected);
+        }
+    }
+
+    private async Task<Operation> ReadAsync(HttpClient http, LocalNode node, int client, string key)
+    {
+        var start = _clock.ElapsedTicks;
+        try
+        {
+            using var response = await http.GetAsync($"{node.HttpUrl}/{ActorHaClient.KeyPath(key)}", CancellationToken.None).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStringAsync(CancellationToken.None).ConfigureAwait(false);
+            var end = _clock.ElapsedTicks;
+            return response.StatusCode switch
+            {
+                HttpStatusCode.OK => new(client, OpKind.Get, key, body, start, end, OpResult.Ok, Version(response)),
+                HttpStatusCode.NotFound => new(client, OpKind.Get, key, null, start, end, OpResult.Ok, NotFound: true),
+                _ => new(client, OpKind.Get, key, null, start, end, OpResult.Info),
+            };
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return new(client, OpKind.Get, key, null, start, _clock.ElapsedTicks, OpResult.Info);
+        }
+    }
+
+    private static long? Version(HttpResponseMessage response) =>
+        response.Headers.ETag is { } etag ? long.Parse(etag.Tag.Trim('"'), CultureInfo.InvariantCulture) : null;
+
+    private static async Task<bool> Pause(CancellationToken ct)
+    {
+        await Task.Delay(500, ct).ConfigureAwait(false);
+        return true;
+    }
+}

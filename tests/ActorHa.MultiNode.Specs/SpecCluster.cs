@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ActorHa.Launcher;
+using Xunit.Abstractions;
+
+namespace ActorHa.MultiNode.Specs;
+
+/// <summary>
+/// Our multi-node spec harness, in the shape of Akka's MultiNodeSpec (which is not served here): named roles
+/// ("first", "second", …), each a real node process (the actorha program built next to these specs, under
+/// node/) on free loopback ports, started by the same <see cref="LocalCluster"/> as `actorha up`. The spec
+/// process is the conductor: it runs steps named as sentences, runs code on a role, waits at barriers until
+/// every named role has reached a state, and injects faults: <see cref="Kill"/>, <see cref="Freeze"/>/<see cref="Thaw"/>,
+/// <see cref="Blackhole"/>/<see cref="Heal"/> (a real cut through Akka.Remote's throttler) and <see cref="Leave"/>.
+/// Logs stay in the data directory and are printed when a spec fails.
+/// </summary>
+public sealed class SpecCluster : IAsyncDisposable
+{
+    public static readonly string[] RoleNames = ["first", "second", "third", "fourth", "fifth"];
+
+    private readonly ITestOutputHelper _output;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    public SpecCluster(ITestOutputHelper output, int nodes = 3, IReadOnlyDictionary<string, string>? settings = null, bool faultInjection = false)
+    {
+        _output = output;
+        DataDir = Path.Combine(Path.GetTempPath(), "actorha-multinode", Guid.NewGuid().ToString("N"));
+        Options = new LocalClusterOptions
+        {
+            Nodes = nodes,
+            BaseHttpPort = Ports.FindFreeRange(nodes),
+            BaseAkkaPort = Ports.FindFreeRange(nodes),
+            DataDir = DataDir,
+            NodeProgram = NodeProgram,
+            Settings = settings ?? new Dictionary<string, string>(),
+            FaultInjection = faultInjection,
+        };
+        Cluster = new LocalCluster(Options);
+        Roles = RoleNames.Take(nodes).ToList();
+    }
+
+    public static string NodeProgram => Path.Combine(AppContext.BaseDirectory, "node", "actorha.dll");
+
+    public string DataDir { get; }
+
+    public LocalClusterOptions Options { get; }
+
+    public LocalCluster Cluster { get; }
+
+    public IReadOnlyList<string> Roles { get; }
+
+    /// <summary>The node process playing a role.</summary>
+    public LocalNode this[string role]
+    {
+        get
+        {
+            var index = Roles.ToList().IndexOf(role);
+            return index >= 0 ? Cluster[index + 1] : throw new ArgumentException($"No role '{role}' in this spec (roles: {string.Join(", ", Roles)}).", nameof(role));
+        }
+    }
+
+    public string RoleOf(LocalNode node) => Roles[node.Index - 1];
+
+    /// <summary>Runs one step of a spec, named as a sentence, and reports when it ended and how long it took.</summary>
+    public async Task Step(string sentence, Func<Task> body)
+    {
+        var step = Stopwatch.StartNew();
+        await body();
+        _output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:0.0} s, {step.Elapsed.TotalSeconds,5:0.0} s] {sentence}");
+    }
+
+    /// <summary>Starts every role and waits until all are Up and every partition has an owner.</summary>
+    public async Task StartAll(TimeSpan? timeout = null)
+    {
+        Cluster.StartAll();
+        await Cluster.WaitUntilReadyAsync(timeout ?? TimeSpan.FromSeconds(90));
+    }
+
+    /// <summary>Runs code against the node of one role (Akka's runOn).</summary>
+    public Task RunOn(string role, Func<LocalNode, Task> body) => body(this[role]);
+
+    /// <summary>
+    /// Waits until every listed role has reached the state <paramref name="reached"/> describes (Akka's
+    /// enterBarrier, with the spec process as the conductor). Times out naming the roles that never arrived.
+    /// </summary>
+    public async Task Barrier(string name, IEnumerable<string> roles, Func<LocalNode, CancellationToken, Task<bool>> reached, TimeSpan? timeout = null)
+    {
+        var waiting = roles.ToList();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var arrived = new List<string>();
+            foreach (var role in waiting)
+            {
+                try
+                {
+                    if (await reached(this[role], cts.Token))
+                    {
+                        arrived.Add(role);
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException && !cts.IsCancellationRequested)
+                {
+                    // Not there yet: a node that is starting or shutting down may not answer.
+                }
+            }
+
+            waiting.RemoveAll(arrived.Contains);
+            if (waiting.Count == 0)
+            {
+                _output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:0.0} s] barrier '{name}' passed");
+                return;
+            }
+
+            if (cts.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Barrier '{name}': {string.Join(", ", waiting)} did not arrive in time.");
+            }
+
+            try
+            {
+                await Task.Delay(100, cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // One last look happens in the next round.
+            }
+        }
+    }
+
+    /// <summary>A barrier condition: the node sees exactly these roles as Up and reachable, and each partition owned by one of them.</summary>
+    public Func<LocalNode, CancellationToken, Task<bool>> SeesMembers(params string[] roles)
+    {
+        var expected = roles.Select(r => this[r].AkkaPort).Order().ToList();
+        return async (node, ct) =>
+        {
+            var view = await ViewOf(node, ct);
+            return view.Up.SequenceEqual(expected) && view.All.SequenceEqual(expected) && view.Owners.All(o => o is { } port && expected.Contains(port));
+        };
+    }
+
+    /// <summary>A barrier condition: the role's process has exited (it was downed and shut itself down).</summary>
+    public static Task<bool> HasExited(LocalNode node, CancellationToken ct) => Task.FromResult(!node.IsRunning);
+
+    /// <summary>What one node sees: members (by Akka port), those Up and reachable, and each partition's owner port.</summary>
+    public static async Task<ClusterSnapshot> ViewOf(LocalNode node, CancellationToken ct = default)
+    {
+        using var doc = await node.Client.ClusterAsync(ct);
+        var members = doc.RootElement.GetProperty("members").EnumerateArray().ToList();
+        static int PortOf(string address) => int.Parse(address[(address.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        return new ClusterSnapshot(
+            members.Select(m => PortOf(m.GetProperty("address").GetString()!)).Order().ToList(),
+            members.Where(m => m.GetProperty("status").GetString() == "Up" && m.GetProperty("reachable").GetBoolean())
+                .Select(m => PortOf(m.GetProperty("address").GetString()!)).Order().ToList(),
+            members.Where(m => m.GetProperty("isOldest").GetBoolean()).Select(m => PortOf(m.GetProperty("address").GetString()!)).FirstOrDefault(),
+            doc.RootElement.GetProperty("partitions").EnumerateArray()
+                .Select(p => p.GetProperty("owner").GetString() is { } owner ? PortOf(owner) : (int?)null).ToList());
+    }
+
+    public void Kill(string role) => Cluster.Kill(this[role].Index);
+
+    public void Freeze(string role) => Cluster.Freeze(this[role].Index);
+
+    public void Thaw(string role) => Cluster.Thaw(this[role].Index);
+
+    /// <summary>SIGTERM: the role's node hands its partitions off, leaves and exits.</summary>
+    public Task Leave(string role) => Cluster.StopAsync(this[role].Index, TimeSpan.FromSeconds(60));
+
+    /// <summary>Starts the role's node again on its ports (after a kill, a leave or being downed).</summary>
+    public void Restart(string role) => Cluster.Start(this[role].Index);
+
+    /// <summary>Cuts the link between two roles, both ways, while each still reaches every other node and the database.</summary>
+    public Task Blackhole(string a, string b) => Cluster.BlackholeAsync(this[a].Index, this[b].Index);
+
+    /// <summary>A network split: every link between the two sides is cut.</summary>
+    public Task Split(IReadOnlyCollection<string> side, IReadOnlyCollection<string> otherSide) =>
+        Cluster.SplitAsync(side.Select(r => this[r].Index).ToList(), otherSide.Select(r => this[r].Index).ToList());
+
+    /// <summary>Restores every cut link.</summary>
+    public Task Heal() => Cluster.HealAsync();
+
+    public void DumpLogs()
+    {
+        foreach (var node in Cluster.Nodes)
+        {
+            _output.WriteLine($"---- {node.Name} = {RoleOf(node)} ({node.LogFile}) ----");
+            _output.WriteLine(LocalCluster.Tail(node.LogFile, 60));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Leftover logs in /tmp are harmless.
+        }
+    }
+}
+
+/// <summary>One node's view of the cluster: member ports, those Up and reachable, the oldest (coordinator host), partition owners.</summary>
+public sealed record ClusterSnapshot(IReadOnlyList<int> All, IReadOnlyList<int> Up, int Oldest, IReadOnlyList<int?> Owners);
