@@ -30,8 +30,7 @@ public static class FaultEndpoints
                 return BadPeer(peer);
             }
 
-            await faults.BlackholeAsync(host, port);
-            return Results.NoContent();
+            return await Apply(() => faults.BlackholeAsync(host, port));
         }).WithName("Blackhole").WithSummary("Drops all remoting traffic between this node and the peer host:port, both ways.");
         group.MapDelete("/{peer}", async (string peer, NetworkFaults faults) =>
         {
@@ -40,15 +39,30 @@ public static class FaultEndpoints
                 return BadPeer(peer);
             }
 
-            await faults.HealAsync(host, port);
-            return Results.NoContent();
+            return await Apply(() => faults.HealAsync(host, port));
         }).WithName("HealPeer").WithSummary("Restores remoting traffic to the peer host:port.");
         group.MapDelete("/", async (NetworkFaults faults) =>
         {
-            await faults.HealAllAsync();
-            return Results.NoContent();
+            return await Apply(faults.HealAllAsync);
         }).WithName("HealAll").WithSummary("Restores remoting traffic to every peer.");
         return app;
+    }
+
+    private static async Task<IResult> Apply(Func<Task> change)
+    {
+        try
+        {
+            await change();
+            return Results.NoContent();
+        }
+        catch (TimeoutException)
+        {
+            return Results.Problem(
+                title: "Remoting unavailable",
+                detail: "Akka remoting did not take the command in time; the node is probably shutting down.",
+                statusCode: StatusCodes.Status503ServiceUnavailable,
+                type: "urn:actorha:problem:remoting-unavailable");
+        }
     }
 
     private static IResult BadPeer(string peer) => Results.Problem(

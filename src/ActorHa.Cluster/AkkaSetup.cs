@@ -29,6 +29,7 @@ public static class AkkaSetup
         services.AddSingleton(settings.Lease);
         services.AddSingleton(LeaseSetup.CreateStore(settings));
         services.AddSingleton<NodeLease>();
+        services.AddSingleton<PersistenceWarmup>();
         services.AddNetworkFaults(settings);
 
         return services.AddAkka(settings.ClusterName, (builder, _) =>
@@ -66,6 +67,7 @@ public static class AkkaSetup
                     SeedNodes = seeds.Select(s => $"{settings.RemotingProtocol}://{settings.ClusterName}@{s}").ToArray(),
                 })
                 .WithKvPersistence(settings)
+                .WithPersistenceWarmup()
                 .WithNodeLease()
                 .WithPartitions(settings, map)
                 .WithMembershipTracking(upSince)

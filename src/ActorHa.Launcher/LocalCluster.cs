@@ -266,7 +266,7 @@ public sealed class LocalCluster : IAsyncDisposable
                     response.EnsureSuccessStatusCode();
                     break;
                 }
-                catch (HttpRequestException) when (attempt < 20)
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested && attempt < 20)
                 {
                     // A node downed by the split closes its HTTP port while it shuts down: once it has exited
                     // there is nothing to heal (a restarted process starts with no cut).
@@ -394,12 +394,28 @@ public sealed class LocalCluster : IAsyncDisposable
                 response = cut
                     ? await FaultHttp.PutAsync(uri, content: null, ct).ConfigureAwait(false)
                     : await FaultHttp.DeleteAsync(uri, ct).ConfigureAwait(false);
-                break;
-            }
-            catch (HttpRequestException) when (attempt < 40 && on.IsRunning)
-            {
-                // A node restarted a moment ago opens its HTTP port a few seconds after its process starts.
+                if (response.StatusCode != System.Net.HttpStatusCode.ServiceUnavailable || attempt >= 40)
+                {
+                    break;
+                }
+
+                // 503: its remoting is shutting down (the node was downed); it is about to exit.
+                response.Dispose();
                 await Task.Delay(250, ct).ConfigureAwait(false);
+                if (!on.IsRunning)
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested && attempt < 40)
+            {
+                // A node restarted a moment ago opens its HTTP port a few seconds after its process starts; one
+                // that was downed closes it while it shuts down, and once it has exited there is no link to cut.
+                await Task.Delay(250, ct).ConfigureAwait(false);
+                if (!on.IsRunning)
+                {
+                    return;
+                }
             }
         }
 

@@ -4,15 +4,15 @@ using Xunit.Abstractions;
 
 namespace ActorHa.MultiNode.Specs;
 
-/// <summary>A short `actorha chaos` run, as users run it: real processes killed and frozen, history checked.</summary>
+/// <summary>A short `actorha chaos` run, as users run it: real processes killed, frozen and cut off, history checked.</summary>
 public sealed partial class ChaosSpecs(ITestOutputHelper output)
 {
     [Fact]
-    public async Task A_short_chaos_run_with_kills_and_pauses_finds_no_violation_and_loses_no_acknowledged_write()
+    public async Task A_short_chaos_run_with_kills_pauses_and_network_partitions_finds_no_violation_and_loses_no_acknowledged_write()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "actorha-chaos-spec", Guid.NewGuid().ToString("N"));
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { SpecCluster.NodeProgram, "chaos", "--duration", "30s", "--faults", "kill,pause", "--seed", "7", "--data-dir", dataDir })
+        foreach (var arg in new[] { SpecCluster.NodeProgram, "chaos", "--duration", "40s", "--faults", "kill,pause,partition", "--seed", "7", "--data-dir", dataDir })
         {
             psi.ArgumentList.Add(arg);
         }

@@ -63,9 +63,10 @@ public sealed class NetworkPartitionSpecs(ITestOutputHelper output)
                 await spec.Split(["first", "second"], ["third"]);
             });
 
-            await spec.Step("third downs itself and exits; first and second see only each other and own every partition", async () =>
+            await spec.Step("third downs itself and exits with code 4; first and second see only each other and own every partition", async () =>
             {
                 await spec.Barrier("minority gone", ["third"], SpecCluster.HasExited);
+                Assert.Equal(4, third.Process!.ExitCode); // "downed by the cluster: restart to rejoin"
                 await spec.Barrier("majority alone", ["first", "second"], spec.SeesMembers("first", "second"));
             });
 

@@ -112,7 +112,7 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
                 }
             }
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // The run is over.
         }

@@ -12,6 +12,9 @@ public static class NodeCommand
     public const int ExitConfigurationError = 2;
     public const int ExitStoreMismatch = 3;
 
+    /// <summary>The cluster downed this node (split-brain resolver, or a thaw after it was removed): restart it to rejoin.</summary>
+    public const int ExitDowned = 4;
+
     public static Command Create()
     {
         var host = new Option<string?>("--host") { Description = "Interface for Akka remoting (ActorHa:Host)." };
@@ -81,6 +84,12 @@ public static class NodeCommand
         try
         {
             await app.RunAsync();
+            if (NodeHost.WasDowned(app))
+            {
+                await Console.Error.WriteLineAsync("actorha node: this node was downed by the cluster (split-brain resolver, or removed while unreachable) and shut down; start it again to rejoin.");
+                return ExitDowned;
+            }
+
             return 0;
         }
         catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))

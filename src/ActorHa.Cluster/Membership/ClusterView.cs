@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Persistence;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
 using Akka.Actor;
@@ -14,7 +15,7 @@ public sealed record PartitionView(int Partition, string? Owner, string State);
 public sealed record ClusterSnapshot(string Self, string? Leader, IReadOnlyList<MemberView> Members, IReadOnlyList<PartitionView> Partitions);
 
 /// <summary>A read model of the cluster for the API: membership from Akka.Cluster, partition owners from sharding.</summary>
-public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince)
+public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince, PersistenceWarmup warmup)
 {
     private static readonly TimeSpan StatsTimeout = TimeSpan.FromSeconds(3);
 
@@ -73,6 +74,11 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
         if (!SelfIsUp)
         {
             return (false, $"member status is {Cluster.SelfMember.Status}");
+        }
+
+        if (!warmup.IsDone)
+        {
+            return (false, "journal and snapshot store still warming up");
         }
 
         try

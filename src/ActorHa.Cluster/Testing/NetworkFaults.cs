@@ -16,6 +16,7 @@ public sealed class NetworkFaults(IServiceProvider services)
     /// <summary>The throttler adapter on the TCP transport; it changes every address's scheme to akka.trttl.tcp.</summary>
     public const string Hocon = "akka.remote.dot-netty.tcp.applied-adapters = [trttl]";
 
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(3);
     private readonly object _gate = new();
     private readonly HashSet<(string Host, int Port)> _cut = [];
 
@@ -56,7 +57,10 @@ public sealed class NetworkFaults(IServiceProvider services)
         var transport = ((IRemoteActorRefProvider)((ExtendedActorSystem)system).Provider).Transport;
         // The throttler matches peers by host and port only (scheme and system name are stripped).
         var peer = new Address("akka.trttl.tcp", system.Name, host, port);
-        var applied = await transport.ManagementCommand(new SetThrottle(peer, ThrottleTransportAdapter.Direction.Both, mode)).ConfigureAwait(false);
+        // Remoting answers within milliseconds unless it is shutting down (this node was just downed); then
+        // there is nothing left to cut, and the caller should not wait for Akka's 30 s ask timeout.
+        var applied = await transport.ManagementCommand(new SetThrottle(peer, ThrottleTransportAdapter.Direction.Both, mode))
+            .WaitAsync(CommandTimeout).ConfigureAwait(false);
         if (!applied)
         {
             throw new InvalidOperationException("The remoting transport has no throttler adapter; start the node with ActorHa:FaultInjection=true.");
