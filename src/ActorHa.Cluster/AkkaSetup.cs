@@ -21,9 +21,11 @@ public static class AkkaSetup
     {
         var map = new PartitionMap(settings.Partitions);
         var upSince = new UpSinceLog();
+        var removals = new MemberRemovals();
         services.AddSingleton(settings);
         services.AddSingleton(map);
         services.AddSingleton(upSince);
+        services.AddSingleton(removals);
         services.AddSingleton<PartitionClient>();
         services.AddSingleton<ClusterView>();
         services.AddSingleton(settings.Lease);
@@ -70,7 +72,7 @@ public static class AkkaSetup
                 .WithPersistenceWarmup()
                 .WithNodeLease()
                 .WithPartitions(settings, map)
-                .WithMembershipTracking(upSince)
+                .WithMembershipTracking(upSince, removals)
                 .WithCrashDetector();
         });
     }

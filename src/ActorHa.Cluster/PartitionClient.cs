@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
 using Akka.Actor;
@@ -11,10 +12,15 @@ namespace ActorHa.Cluster;
 /// (sharding drops what reached a region mid hand-off; a crashed owner answers nothing), so each
 /// request is retried with short attempts until <see cref="ActorHaSettings.RequestTimeout"/>. Writes carry
 /// a request id and partitions apply a request id once, so a retried write is answered, never applied twice.
+/// An attempt also ends early when a member is removed: a request that went to that member is lost, and
+/// the region now knows where to send it instead.
 /// </summary>
-public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map)
+public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals)
 {
     private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(50);
+
+    // Time for the region to drop the removed member's shard homes and ask the coordinator for new ones.
+    private static readonly TimeSpan RehomePause = TimeSpan.FromMilliseconds(100);
 
     public PartitionMap Map { get; } = map;
 
@@ -38,9 +44,19 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
             }
 
             var attempt = remaining < settings.AttemptTimeout ? remaining : settings.AttemptTimeout;
+            var removal = removals.Next;
             try
             {
-                var reply = await region.ActorRef.Ask<IPartitionReply>(message, attempt, cancellationToken).ConfigureAwait(false);
+                var ask = region.ActorRef.Ask<IPartitionReply>(message, attempt, cancellationToken);
+                if (await Task.WhenAny(ask, removal).ConfigureAwait(false) != ask)
+                {
+                    // Abandoned, not cancelled: a late answer is simply not awaited.
+                    _ = ask.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    await Task.Delay(RehomePause, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                var reply = await ask.ConfigureAwait(false);
                 if (reply is not Replies.Unavailable unavailable)
                 {
                     return reply;

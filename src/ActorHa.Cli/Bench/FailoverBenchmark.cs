@@ -104,7 +104,7 @@ public sealed class FailoverBenchmark(FailoverOptions options, TextWriter output
         using var stopLoad = new CancellationTokenSource();
         var faultAt = new StrongBox<long>(long.MaxValue);
         var firstSuccess = new ConcurrentDictionary<int, long>();
-        var clients = Enumerable.Range(0, options.Clients).Select(i => Task.Run(() => ClientLoopAsync(i, survivors, keys, map, acked, stats, faultAt, firstSuccess, stopLoad.Token), CancellationToken.None)).ToList();
+        var clients = Enumerable.Range(0, options.Clients).Select(i => Task.Run(() => ClientLoopAsync(i, options.Clients, survivors, keys, map, acked, stats, faultAt, firstSuccess, stopLoad.Token), CancellationToken.None)).ToList();
 
         await Task.Delay(Warmup, ct);
         var clock = Stopwatch.StartNew();
@@ -170,16 +170,22 @@ public sealed class FailoverBenchmark(FailoverOptions options, TextWriter output
         cluster.Start(victim.Index);
     }
 
-    private static async Task ClientLoopAsync(int client, IReadOnlyList<LocalNode> nodes, IReadOnlyList<string> keys, PartitionMap map,
+    private static async Task ClientLoopAsync(int client, int clients, IReadOnlyList<LocalNode> nodes, IReadOnlyList<string> keys, PartitionMap map,
         ConcurrentDictionary<string, (long Version, string Value)> acked, RunStats stats, StrongBox<long> faultAt,
         ConcurrentDictionary<int, long> firstSuccess, CancellationToken stop)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var random = new Random(client * 7919);
         var sequence = 0;
+        // A sweep, not random keys: keys[j] lives in partition j % partitions, and client c starts c * (partitions
+        // / clients) further on, so together the clients try every partition once every partitions/clients
+        // requests. With random keys, finding each of 16 moved partitions again took a coupon collector's
+        // ~100 requests after they were back, which the failover time then included.
+        var stride = Math.Max(1, map.PartitionCount / Math.Max(1, clients));
+        var position = client * stride;
         while (!stop.IsCancellationRequested)
         {
-            var key = keys[random.Next(keys.Count)];
+            var key = keys[position++ % keys.Count];
             var node = nodes[random.Next(nodes.Count)];
             var value = $"c{client}-{++sequence}";
             var startedAt = Stopwatch.GetTimestamp();
@@ -247,22 +253,21 @@ public sealed class FailoverBenchmark(FailoverOptions options, TextWriter output
             .Select(m => m.GetProperty("address").GetString())
             .FirstOrDefault();
 
+    /// <summary>KeysPerPartition keys of every partition, interleaved: keys[j] is in partition j % partitions.</summary>
     private static List<string> KeysCoveringEveryPartition(PartitionMap map)
     {
-        var keys = new List<string>();
-        var perPartition = new int[map.PartitionCount];
-        for (var i = 0; keys.Count < map.PartitionCount * KeysPerPartition; i++)
+        var perPartition = Enumerable.Range(0, map.PartitionCount).Select(_ => new List<string>()).ToArray();
+        for (var i = 0; perPartition.Any(p => p.Count < KeysPerPartition); i++)
         {
             var key = $"failover/{i}";
-            var p = map.For(key).Value;
-            if (perPartition[p] < KeysPerPartition)
+            var keysOfPartition = perPartition[map.For(key).Value];
+            if (keysOfPartition.Count < KeysPerPartition)
             {
-                perPartition[p]++;
-                keys.Add(key);
+                keysOfPartition.Add(key);
             }
         }
 
-        return keys;
+        return Enumerable.Range(0, KeysPerPartition).SelectMany(slot => perPartition.Select(p => p[slot])).ToList();
     }
 
     private sealed class RunStats

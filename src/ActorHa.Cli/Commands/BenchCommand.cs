@@ -11,7 +11,27 @@ public static class BenchCommand
         var bench = new Command("bench", "Benchmarks on a local cluster of real processes.");
         bench.Subcommands.Add(Failover());
         bench.Subcommands.Add(Load());
+        bench.Subcommands.Add(Recovery());
         return bench;
+    }
+
+    private static Command Recovery()
+    {
+        var events = new Option<int>("--events") { Description = "Events written into the measured partition.", DefaultValueFactory = _ => 100_000 };
+        var snapshotEvery = new Option<int>("--snapshot-every") { Description = "Snapshot interval of the run with snapshots (the other run takes none).", DefaultValueFactory = _ => 1000 };
+        var keys = new Option<int>("--keys") { Description = "Distinct keys in the partition.", DefaultValueFactory = _ => 1000 };
+        var dataDir = new Option<string>("--data-dir") { Description = "Where the benchmark node keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
+        var command = new Command("recovery", "Time for a partition with many events to recover after kill -9, with and without snapshots.")
+        {
+            events, snapshotEvery, keys, dataDir,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new RecoveryOptions(parse.GetValue(events), parse.GetValue(snapshotEvery), parse.GetValue(keys), parse.GetValue(dataDir)!);
+            await new RecoveryBenchmark(options, Console.Out).RunAsync(ct);
+            return 0;
+        });
+        return command;
     }
 
     private static Command Load()

@@ -17,13 +17,17 @@ public sealed class UpSinceLog
     internal void Forget(UniqueAddress member) => _upSince.TryRemove(member, out _);
 }
 
-/// <summary>Feeds <see cref="UpSinceLog"/> from cluster membership events.</summary>
+/// <summary>Feeds <see cref="UpSinceLog"/> and <see cref="MemberRemovals"/> from cluster membership events.</summary>
 public sealed class MembershipTracker : ReceiveActor
 {
-    public MembershipTracker(UpSinceLog log)
+    public MembershipTracker(UpSinceLog log, MemberRemovals removals)
     {
         Receive<ClusterEvent.MemberUp>(up => log.Seen(up.Member.UniqueAddress, DateTimeOffset.UtcNow));
-        Receive<ClusterEvent.MemberRemoved>(removed => log.Forget(removed.Member.UniqueAddress));
+        Receive<ClusterEvent.MemberRemoved>(removed =>
+        {
+            log.Forget(removed.Member.UniqueAddress);
+            removals.Signal();
+        });
     }
 
     protected override void PreStart() =>
@@ -34,6 +38,6 @@ public sealed class MembershipTracker : ReceiveActor
 
 public static class MembershipSetup
 {
-    public static AkkaConfigurationBuilder WithMembershipTracking(this AkkaConfigurationBuilder builder, UpSinceLog log) =>
-        builder.WithActors((system, _) => system.ActorOf(Props.Create(() => new MembershipTracker(log)), "membership-tracker"));
+    public static AkkaConfigurationBuilder WithMembershipTracking(this AkkaConfigurationBuilder builder, UpSinceLog log, MemberRemovals removals) =>
+        builder.WithActors((system, _) => system.ActorOf(Props.Create(() => new MembershipTracker(log, removals)), "membership-tracker"));
 }
