@@ -26,6 +26,7 @@ public static class AkkaSetup
         services.AddSingleton(map);
         services.AddSingleton(upSince);
         services.AddSingleton(removals);
+        services.AddSingleton<NodeExit>();
         services.AddSingleton<PartitionClient>();
         services.AddSingleton<ClusterView>();
         services.AddSingleton(settings.Lease);
@@ -73,7 +74,8 @@ public static class AkkaSetup
                 .WithNodeLease()
                 .WithPartitions(settings, map)
                 .WithMembershipTracking(upSince, removals)
-                .WithCrashDetector();
+                .WithCrashDetector()
+                .WithNodeExit();
         });
     }
 }

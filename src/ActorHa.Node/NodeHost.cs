@@ -39,11 +39,6 @@ public static class NodeHost
         return problems.Count == 0 ? settings : throw new NodeConfigurationException(string.Join(Environment.NewLine, problems));
     }
 
-    /// <summary>True when the node stopped because the cluster downed it, not because it was asked to stop.</summary>
-    public static bool WasDowned(WebApplication app) =>
-        app.Services.GetService<Akka.Actor.ActorSystem>() is { } system
-        && Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason is Akka.Actor.CoordinatedShutdown.ClusterDowningReason;
-
     public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Persistence;
+using Microsoft.Extensions.DependencyInjection;
 using ActorHa.Node;
 using Microsoft.AspNetCore.Builder;
 
@@ -83,8 +85,10 @@ public static class NodeCommand
 
         try
         {
+            // Resolved now: RunAsync disposes the host and its services when it returns.
+            var exit = app.Services.GetRequiredService<NodeExit>();
             await app.RunAsync();
-            if (NodeHost.WasDowned(app))
+            if (exit.WasDowned)
             {
                 await Console.Error.WriteLineAsync("actorha node: this node was downed by the cluster (split-brain resolver, or removed while unreachable) and shut down; start it again to rejoin.");
                 return ExitDowned;

@@ -1,0 +1,26 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ActorHa.Cluster.Membership;
+
+/// <summary>
+/// Why this node's actor system ended, readable after the host (and its service provider) is gone: a node the
+/// cluster downed exits with its own code, so a supervisor restarts it and an operator can tell it apart
+/// from a requested stop.
+/// </summary>
+public sealed class NodeExit
+{
+    private ActorSystem? _system;
+
+    /// <summary>True when the cluster downed this node (split-brain resolver, or removed while unreachable).</summary>
+    public bool WasDowned => _system is { } system && CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason;
+
+    internal void Attach(ActorSystem system) => _system = system;
+}
+
+public static class NodeExitSetup
+{
+    public static AkkaConfigurationBuilder WithNodeExit(this AkkaConfigurationBuilder builder) =>
+        builder.WithActors((system, _, resolver) => resolver.GetService<NodeExit>().Attach(system));
+}
