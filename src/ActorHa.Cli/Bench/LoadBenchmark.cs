@@ -34,6 +34,12 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         var urls = options.Urls.Count > 0 ? options.Urls : cluster!.Nodes.Select(n => n.HttpUrl).ToList();
         var pids = cluster?.Nodes.Select(n => n.Pid ?? 0).Where(p => p > 0).ToList() ?? [];
         output.WriteLine($"# load: {urls.Count} ActorHa nodes, store {options.StoreDescription}: every acknowledged write is durable, keys {KeySpace}, values {Value.Length} B, {options.Duration.TotalSeconds:0} s per phase");
+        if (pids.Count > 0)
+        {
+            // Before any load: what a node costs just for being a cluster member with its partitions started.
+            output.WriteLine($"# idle RSS: {string.Join(", ", pids.Select(p => $"{ProcessStats.RssMiB(p):0} MiB"))}");
+        }
+
         output.WriteLine($"{"target",-8} {"op",-5} {"conc",4} {"req/s",9} {"p50 ms",7} {"p99 ms",7} {"p99.9",7} {"errors",6}  processes");
         var target = new ActorHaTarget(urls);
         await PrefillAsync(target, ct);
