@@ -45,4 +45,14 @@ public abstract class ClusterApiSpecs(NodeFixture node)
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.Equal("ready", (await ready.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
     }
+
+    [Fact]
+    public async Task Without_fault_injection_the_network_fault_endpoints_do_not_exist()
+    {
+        using var cut = await node.Http.PutAsync("v1/faults/network/127.0.0.1:1", content: null);
+        using var list = await node.Http.GetAsync("v1/faults/network/");
+
+        Assert.Equal(HttpStatusCode.NotFound, cut.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, list.StatusCode);
+    }
 }

@@ -200,7 +200,6 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
             });
 
             var frozenRole = spec.RoleOf(frozen);
-            var survivors = spec.Roles.Where(r => r != frozenRole).ToArray();
             await spec.Step($"{frozen.Name}, downed while frozen, shuts itself down; restarted, it rejoins and takes partitions again", async () =>
             {
                 await spec.Barrier("thawed node gone", [frozenRole], SpecCluster.HasExited);

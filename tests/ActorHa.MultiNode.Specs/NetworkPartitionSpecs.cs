@@ -161,6 +161,14 @@ public sealed class NetworkPartitionSpecs(ITestOutputHelper output)
             var before = await spec["third"].Client.PutAsync(key, Encoding.UTF8.GetBytes("before"));
             Assert.True(before.IsSuccess);
 
+            await spec.Step("the fault endpoint refuses a peer that is not host:port with 400 problem+json", async () =>
+            {
+                using var http = new HttpClient { BaseAddress = new Uri(spec["first"].HttpUrl + "/") };
+                using var response = await http.PutAsync("v1/faults/network/not-a-peer", content: null);
+                Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            });
+
             await spec.Step("the link first–second is cut; both still reach third", () => spec.Blackhole("first", "second"));
 
             await spec.Step("the split-brain resolver downs both indirectly connected nodes; third alone owns every partition", async () =>
