@@ -18,8 +18,14 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
     [Fact]
     public async Task A_request_for_a_partition_of_a_dead_node_gets_503_with_Retry_After_until_the_partition_moves()
     {
-        // A request timeout shorter than failover, so the window is observable.
-        await using var spec = new SpecCluster(output, settings: new Dictionary<string, string> { ["RequestTimeout"] = "00:00:00.200" });
+        // A request timeout far shorter than the move, so the window is observable: a dead owner's partition
+        // moves once its node lease has run out, so a 4 s lease keeps it unavailable for seconds (with the
+        // shipped 1 s lease a failover takes ~1 s, and a slow first request in a busy CI run could miss it).
+        await using var spec = new SpecCluster(output, settings: new Dictionary<string, string>
+        {
+            ["RequestTimeout"] = "00:00:00.200",
+            ["Lease:Ttl"] = "00:00:04",
+        });
         var cluster = spec.Cluster;
         try
         {
