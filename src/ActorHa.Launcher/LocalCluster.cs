@@ -258,25 +258,8 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         foreach (var node in Nodes.Where(n => n.IsRunning))
         {
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    using var response = await FaultHttp.DeleteAsync(new Uri($"{node.HttpUrl}/v1/faults/network/"), ct).ConfigureAwait(false);
-                    response.EnsureSuccessStatusCode();
-                    break;
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested && attempt < 20)
-                {
-                    // A node downed by the split closes its HTTP port while it shuts down: once it has exited
-                    // there is nothing to heal (a restarted process starts with no cut).
-                    await Task.Delay(250, ct).ConfigureAwait(false);
-                    if (!node.IsRunning)
-                    {
-                        break;
-                    }
-                }
-            }
+            // A node downed by the split may exit meanwhile: a restarted process starts with no cut.
+            await SendFaultCommandAsync(node, HttpMethod.Delete, new Uri($"{node.HttpUrl}/v1/faults/network/"), "heal its links", maxAttempts: 20, ct).ConfigureAwait(false);
         }
     }
 
@@ -386,43 +369,47 @@ public sealed class LocalCluster : IAsyncDisposable
         }
 
         var uri = new Uri($"{on.HttpUrl}/v1/faults/network/{_options.Host}:{peer.AkkaPort}");
-        HttpResponseMessage response;
+        await SendFaultCommandAsync(on, cut ? HttpMethod.Put : HttpMethod.Delete, uri, $"{(cut ? "cut" : "heal")} its link to {peer.Name}", maxAttempts: 40, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One /v1/faults command, retried while the node cannot take it yet: a node restarted a moment ago opens
+    /// its HTTP port a few seconds after its process starts, and a downed one answers 503 or closes the port
+    /// while it shuts down. Once the node has exited there is nothing left to change, so that is not an error.
+    /// </summary>
+    private static async Task SendFaultCommandAsync(LocalNode node, HttpMethod method, Uri uri, string what, int maxAttempts, CancellationToken ct)
+    {
         for (var attempt = 1; ; attempt++)
         {
+            HttpResponseMessage? response = null;
             try
             {
-                response = cut
-                    ? await FaultHttp.PutAsync(uri, content: null, ct).ConfigureAwait(false)
-                    : await FaultHttp.DeleteAsync(uri, ct).ConfigureAwait(false);
-                if (response.StatusCode != System.Net.HttpStatusCode.ServiceUnavailable || attempt >= 40)
-                {
-                    break;
-                }
-
-                // 503: its remoting is shutting down (the node was downed); it is about to exit.
-                response.Dispose();
-                await Task.Delay(250, ct).ConfigureAwait(false);
-                if (!on.IsRunning)
+                using var request = new HttpRequestMessage(method, uri);
+                response = await FaultHttp.SendAsync(request, ct).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
                 {
                     return;
                 }
+
+                if (response.StatusCode != System.Net.HttpStatusCode.ServiceUnavailable || attempt >= maxAttempts)
+                {
+                    throw new InvalidOperationException($"{node.Name} refused to {what}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)}");
+                }
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested && attempt < 40)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested && attempt < maxAttempts)
             {
-                // A node restarted a moment ago opens its HTTP port a few seconds after its process starts; one
-                // that was downed closes it while it shuts down, and once it has exited there is no link to cut.
-                await Task.Delay(250, ct).ConfigureAwait(false);
-                if (!on.IsRunning)
-                {
-                    return;
-                }
+                // Not listening (yet, or any more): look again below.
             }
-        }
+            finally
+            {
+                response?.Dispose();
+            }
 
-        using var _ = response;
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"{on.Name} refused to {(cut ? "cut" : "heal")} its link to {peer.Name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)}");
+            await Task.Delay(250, ct).ConfigureAwait(false);
+            if (!node.IsRunning)
+            {
+                return;
+            }
         }
     }
 
