@@ -8,7 +8,7 @@ public static class LeaseSetup
 {
     public static IOwnershipStore CreateStore(ActorHaSettings settings) => settings.Store switch
     {
-        StoreKind.Sqlite => new SqliteOwnershipStore(settings.EffectiveConnectionString),
+        StoreKind.Sqlite => SqliteOwnershipStore.ForJournal(settings.EffectiveConnectionString),
         StoreKind.Postgres => new PostgresOwnershipStore(settings.EffectiveConnectionString),
         _ => throw new NotSupportedException($"Partition ownership on the {settings.Store} store is not supported."),
     };

@@ -54,6 +54,7 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private long _validUntil;
+    private long _lastSentAt;
     private long _generation;
     private string _baseId = "";
     private volatile bool _stopped;
@@ -179,6 +180,17 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
         {
             return false;
         }
+
+        var took = Stopwatch.GetElapsedTime(sentAt);
+        var gap = _lastSentAt == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(_lastSentAt, sentAt);
+        if (took > _settings.RenewInterval || gap > _settings.RenewInterval * 2)
+        {
+            // Each late renewal eats into the validity window; once it is gone every partition here stops.
+            _logger.LogWarning("Node lease {Node} renewal was slow: it took {Ms:0} ms and was sent {Gap:0} ms after the previous one (validity lasts {Valid:0} ms); GC pauses so far {Pause:0} ms",
+                NodeId, took.TotalMilliseconds, gap.TotalMilliseconds, (_settings.Ttl - _settings.SafetyMargin).TotalMilliseconds, GC.GetTotalPauseDuration().TotalMilliseconds);
+        }
+
+        _lastSentAt = sentAt;
 
         var validFor = _settings.Ttl - _settings.SafetyMargin;
         Interlocked.Exchange(ref _validUntil, sentAt + (long)(validFor.TotalSeconds * Stopwatch.Frequency));

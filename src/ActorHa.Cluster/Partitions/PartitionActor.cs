@@ -205,6 +205,7 @@ public sealed class PartitionActor : ReceivePersistentActor
         {
             // Durable, but possibly only after the lease ran out (this process was frozen mid-write): a new
             // owner may not have seen it, so the outcome is unknown to the client, and this incarnation stops.
+            _log.Warning("Partition {0}: this node's lease was not current when a write of {1} commands became durable; answering 'outcome unknown' and stopping", _partition, replies.Count);
             var unknown = new Replies.Unavailable($"partition {_partition} lost its lease during the write; the outcome is unknown", TimeSpan.FromMilliseconds(500));
             Reply(replies.Select(r => (r.ReplyTo, (IPartitionReply)unknown)).ToList());
             Context.Stop(Self);

@@ -172,6 +172,33 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
+    public void A_partition_keeps_its_lease_and_answers_reads_while_the_journal_is_locked_by_a_long_write()
+    {
+        // arrange: a partition with one acknowledged write, under the default lease (1 s TTL, 750 ms validity)
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
+        supervisor.Tell(new Commands.Put("k", V("before")));
+        ExpectMsg(new Replies.Written("k", 1, Created: true));
+
+        // act: another client holds the journal's write lock for twice the TTL, as back-to-back commits under load do
+        var lapsed = 0;
+        using (HoldJournalWriteLock())
+        {
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+            while (DateTime.UtcNow < until)
+            {
+                lapsed += Lease.IsValid ? 0 : 1;
+                Thread.Sleep(10);
+            }
+
+            // assert: lease renewals never queue behind journal writes, so reads are still answered
+            supervisor.Tell(new Queries.Get("k"));
+            Assert.Equal("before", Encoding.UTF8.GetString(ExpectMsg<Replies.Found>().Value));
+        }
+
+        Assert.Equal(0, lapsed);
+    }
+
+    [Fact]
     public void A_write_rejected_by_the_journal_stops_the_partition_and_it_recovers_once_the_journal_is_back()
     {
         // arrange: another client holds the journal's write lock longer than the journal waits for it
