@@ -34,13 +34,19 @@ public static class PersistenceSetup
                 tagStorageMode: Akka.Persistence.Sql.Config.TagMode.Csv);
         }
 
+        // PostgreSQL commits concurrent transactions in parallel (one file lock is SQLite's limit, not its), so a
+        // node keeps several journal batches in flight. Order per partition is unaffected: a persistent actor has
+        // at most one write outstanding. Measured at c=64 on 3 nodes: 1,422 writes/s with 1, 1,579 with 4.
+        builder.AddHocon("akka.persistence.journal.sql.parallelism = 4", HoconAddMode.Prepend);
         return builder.WithSqlPersistence(
             connectionString: settings.EffectiveConnectionString,
             providerName: provider,
             mode: PersistenceMode.Both,
             autoInitialize: true,
             databaseMapping: mapping,
-            journalBuilder: Tagging);
+            journalBuilder: Tagging,
+            // As on SQLite: tags in the event's row. Measured at c=64 on 3 nodes: 1,129 writes/s with the tag table, 1,422 without.
+            tagStorageMode: Akka.Persistence.Sql.Config.TagMode.Csv);
     }
 }
 
