@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Persistence;
 using ActorHa.Domain;
 using Npgsql;
 
@@ -15,7 +16,7 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
     public void Initialize()
     {
         using var connection = Open();
-        Execute(connection, null, """
+        PostgresSchemaLock.Run(connection, tx => Execute(connection, tx, """
             CREATE TABLE IF NOT EXISTS actorha_node_lease (
                 node TEXT PRIMARY KEY,
                 expires_at BIGINT NOT NULL);
@@ -23,7 +24,7 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
                 partition INTEGER PRIMARY KEY,
                 node TEXT NULL,
                 epoch BIGINT NOT NULL);
-            """);
+            """));
     }
 
     public bool RenewNode(string node, TimeSpan ttl)

@@ -67,14 +67,15 @@ public static class ClusterMetadataStore
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(settings.EffectiveConnectionString);
         using var connection = new Npgsql.NpgsqlConnection(builder.ConnectionString);
         connection.Open();
-        using (var create = new Npgsql.NpgsqlCommand("""
-            CREATE TABLE IF NOT EXISTS actorha_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-            INSERT INTO actorha_meta (name, value) VALUES ('partition_count', @count) ON CONFLICT (name) DO NOTHING;
-            """, connection))
+        PostgresSchemaLock.Run(connection, tx =>
         {
+            using var create = new Npgsql.NpgsqlCommand("""
+                CREATE TABLE IF NOT EXISTS actorha_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+                INSERT INTO actorha_meta (name, value) VALUES ('partition_count', @count) ON CONFLICT (name) DO NOTHING;
+                """, connection, tx);
             create.Parameters.AddWithValue("count", settings.Partitions.ToString(CultureInfo.InvariantCulture));
             create.ExecuteNonQuery();
-        }
+        });
 
         using var read = new Npgsql.NpgsqlCommand("SELECT value FROM actorha_meta WHERE name = 'partition_count'; SHOW synchronous_commit;", connection);
         using var reader = read.ExecuteReader();
