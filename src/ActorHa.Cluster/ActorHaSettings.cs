@@ -15,7 +15,7 @@ public enum StoreKind
 /// configuration section (appsettings.json, ACTORHA__* environment variables, command-line flags);
 /// README's configuration table documents every value.
 /// </summary>
-public sealed class ActorHaSettings
+public sealed partial class ActorHaSettings
 {
     public const string SectionName = "ActorHa";
 
@@ -24,6 +24,13 @@ public sealed class ActorHaSettings
 
     /// <summary>URL the HTTP API listens on. ACTORHA__HTTPURL.</summary>
     public string HttpUrl { get; set; } = "http://127.0.0.1:8081";
+
+    /// <summary>
+    /// URL clients use to reach this node's HTTP API, published to the cluster so owner-routing clients can send a
+    /// key straight to its partition's node. ACTORHA__ADVERTISEDHTTPURL. Default: <see cref="HttpUrl"/>, with a
+    /// wildcard host (0.0.0.0, [::], +, *) replaced by <see cref="PublicHost"/> or <see cref="Host"/>.
+    /// </summary>
+    public string? AdvertisedHttpUrl { get; set; }
 
     /// <summary>Interface Akka remoting binds to. ACTORHA__HOST.</summary>
     public string Host { get; set; } = "127.0.0.1";
@@ -84,6 +91,21 @@ public sealed class ActorHaSettings
 
     public string EffectivePublicHost => string.IsNullOrWhiteSpace(PublicHost) ? Host : PublicHost;
 
+    public string EffectiveAdvertisedHttpUrl
+    {
+        get
+        {
+            if (!string.IsNullOrWhiteSpace(AdvertisedHttpUrl))
+            {
+                return AdvertisedHttpUrl.TrimEnd('/');
+            }
+
+            // Kestrel's wildcard hosts listen everywhere but are no address to give out.
+            var url = WildcardHost().Replace(HttpUrl, m => m.Groups["scheme"].Value + EffectivePublicHost, 1);
+            return url.TrimEnd('/');
+        }
+    }
+
     public string EffectiveConnectionString => Store switch
     {
         _ when !string.IsNullOrWhiteSpace(ConnectionString) => ConnectionString,
@@ -142,6 +164,13 @@ public sealed class ActorHaSettings
             problems.Add($"ActorHa:HttpUrl must be an absolute http:// or https:// URL, not '{HttpUrl}'.");
         }
 
+        if (!string.IsNullOrWhiteSpace(AdvertisedHttpUrl)
+            && (!Uri.TryCreate(AdvertisedHttpUrl, UriKind.Absolute, out var advertised) || (advertised.Scheme != Uri.UriSchemeHttp && advertised.Scheme != Uri.UriSchemeHttps)
+                || AdvertisedHttpUrl.IndexOfAny(['"', '\\']) >= 0))
+        {
+            problems.Add($"ActorHa:AdvertisedHttpUrl must be an absolute http:// or https:// URL, not '{AdvertisedHttpUrl}'.");
+        }
+
         if (Store == StoreKind.Postgres && string.IsNullOrWhiteSpace(ConnectionString))
         {
             problems.Add("ActorHa:ConnectionString is required when ActorHa:Store is postgres.");
@@ -171,4 +200,7 @@ public sealed class ActorHaSettings
         host = text[..colon];
         return true;
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(?<scheme>https?://)(0\.0\.0\.0|\[::\]|\+|\*)(?=[:/]|$)")]
+    private static partial System.Text.RegularExpressions.Regex WildcardHost();
 }

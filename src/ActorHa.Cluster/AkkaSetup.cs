@@ -65,7 +65,7 @@ public static class AkkaSetup
                 })
                 .WithClustering(new ClusterOptions
                 {
-                    Roles = [PartitionsSetup.Role],
+                    Roles = [PartitionsSetup.Role, HttpAddresses.HoconRoleFor(settings)],
                     MinimumNumberOfMembers = settings.MinMembers,
                     SeedNodes = seeds.Select(s => $"{settings.RemotingProtocol}://{settings.ClusterName}@{s}").ToArray(),
                 })

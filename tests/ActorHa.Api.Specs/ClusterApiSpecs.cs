@@ -36,6 +36,25 @@ public abstract class ClusterApiSpecs(NodeFixture node)
     }
 
     [Fact]
+    public async Task The_cluster_view_tells_clients_which_HTTP_URL_serves_each_partition()
+    {
+        using var doc = await node.Client.ClusterAsync();
+        var root = doc.RootElement;
+
+        // the member publishes its advertised URL (here its listen URL), not as one of its roles
+        var member = Assert.Single(root.GetProperty("members").EnumerateArray());
+        Assert.Equal(node.Url, member.GetProperty("httpUrl").GetString());
+        Assert.DoesNotContain(member.GetProperty("roles").EnumerateArray(), r => r.GetString()!.StartsWith("http=", StringComparison.Ordinal));
+        Assert.All(root.GetProperty("partitions").EnumerateArray(), p => Assert.Equal(node.Url, p.GetProperty("ownerHttpUrl").GetString()));
+
+        // and a client routes every key there
+        var routes = ActorHa.Client.OwnerRoutes.From(doc);
+        Assert.Equal(32, routes.Routed);
+        Assert.Equal(node.Url, routes.UrlFor("greeting"));
+        Assert.Equal(node.Url, routes.UrlFor("a/b/c"));
+    }
+
+    [Fact]
     public async Task Liveness_and_readiness_answer_200_when_the_node_serves()
     {
         using var live = await node.Http.GetAsync("healthz/live");

@@ -9,7 +9,7 @@ using ActorHa.Launcher;
 namespace ActorHa.Cli.Bench;
 
 public sealed record LoadOptions(int Nodes, IReadOnlyList<int> Concurrency, TimeSpan Duration, double ReadRatio, bool CompareEtcd, string DataDir, IReadOnlyList<string> Urls,
-    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription);
+    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription, bool RouteToOwners = false);
 
 /// <summary>Throughput and latency of one load phase.</summary>
 public sealed record LoadResult(string Target, string Operation, int Concurrency, long Requests, long Errors, TimeSpan Elapsed, double P50, double P99, double P999)
@@ -40,9 +40,16 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             output.WriteLine($"# idle RSS: {string.Join(", ", pids.Select(p => $"{ProcessStats.RssMiB(p):0} MiB"))}");
         }
 
-        output.WriteLine($"{"target",-8} {"op",-5} {"conc",4} {"req/s",9} {"p50 ms",7} {"p99 ms",7} {"p99.9",7} {"errors",6}  processes");
         var target = new ActorHaTarget(urls);
         await PrefillAsync(target, ct);
+        using var stopRouting = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (options.RouteToOwners)
+        {
+            await target.RouteToOwnersAsync(stopRouting.Token);
+            output.WriteLine($"# routing: owner (each request to the node owning its key's partition; {target.Routes!.Routed} of {target.Routes.PartitionCount} partitions routed, refreshed every 2 s)");
+        }
+
+        output.WriteLine($"{"target",-8} {"op",-5} {"conc",4} {"req/s",9} {"p50 ms",7} {"p99 ms",7} {"p99.9",7} {"errors",6}  processes");
         foreach (var concurrency in options.Concurrency)
         {
             results.Add(await PhaseAsync("actorha", "put", concurrency, target, write: true, pids, ct));
@@ -53,6 +60,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             results.Add(await PhaseAsync("actorha", options.ReadRatio > 0 && options.ReadRatio < 1 ? "mixed" : "get", concurrency, target, write: false, pids, ct));
         }
 
+        await stopRouting.CancelAsync();
         if (options.CompareEtcd)
         {
             await using var etcd = await EtcdCluster.StartAsync(Path.Combine(Path.GetFullPath(options.DataDir), "etcd"), output, ct);
@@ -151,18 +159,45 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
 
     private sealed class ActorHaTarget(IReadOnlyList<string> urls) : ILoadTarget
     {
+        private static readonly string[] Keys = Enumerable.Range(0, KeySpace).Select(k => $"bench-{k}").ToArray();
         private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromSeconds(30) };
+
+        public OwnerRoutes? Routes { get; private set; }
+
+        /// <summary>Sends each key to its owner from now on, following moves with a fresh snapshot every 2 s until <paramref name="ct"/> ends.</summary>
+        public async Task RouteToOwnersAsync(CancellationToken ct)
+        {
+            var clients = urls.Select(u => ActorHaClient.For(u, TimeSpan.FromSeconds(5))).ToArray();
+            Routes = await OwnerRoutes.FetchAsync(clients[0], ct);
+            _ = Task.Run(async () =>
+            {
+                using var timer = new PeriodicTimer(TimeSpan.FromSeconds(2));
+                while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+                {
+                    try
+                    {
+                        Routes = await OwnerRoutes.FetchAsync(clients[Random.Shared.Next(clients.Length)], ct).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException && !ct.IsCancellationRequested)
+                    {
+                        // Keep the last routes: a stale route only costs a hop.
+                    }
+                }
+            }, ct).ContinueWith(static t => t.Exception, TaskScheduler.Default);
+        }
+
+        private string UrlFor(int key, int spread) => Routes?.UrlFor(Keys[key]) ?? urls[spread % urls.Count];
 
         public async Task<bool> PutAsync(int key, byte[] value, int spread, CancellationToken ct)
         {
             using var content = new ByteArrayContent(value);
-            using var response = await _http.PutAsync($"{urls[spread % urls.Count]}/v1/kv/bench-{key}", content, ct);
+            using var response = await _http.PutAsync($"{UrlFor(key, spread)}/v1/kv/{Keys[key]}", content, ct);
             return response.IsSuccessStatusCode;
         }
 
         public async Task<bool> GetAsync(int key, int spread, CancellationToken ct)
         {
-            using var response = await _http.GetAsync($"{urls[spread % urls.Count]}/v1/kv/bench-{key}", ct);
+            using var response = await _http.GetAsync($"{UrlFor(key, spread)}/v1/kv/{Keys[key]}", ct);
             await response.Content.ReadAsByteArrayAsync(ct);
             return response.IsSuccessStatusCode;
         }

@@ -43,9 +43,11 @@ public static class BenchCommand
         var compareEtcd = new Option<bool>("--compare-etcd") { Description = "Also run the same load against a 3-node etcd (Debian's etcd-server) and print the ratio." };
         var urls = new Option<string[]>("--url") { Description = "Target a running cluster instead of starting one (repeat per node).", AllowMultipleArgumentsPerToken = true };
         var dataDir = new Option<string>("--data-dir") { Description = "Where the benchmark cluster keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
+        var routing = new Option<string>("--routing") { Description = "any (each request to any node, as etcd's clients do) or owner (to the node owning the key's partition, per /v1/cluster).", DefaultValueFactory = _ => "any" };
+        routing.AcceptOnlyFromAmong("any", "owner");
         var command = new Command("load", "Durable write and read throughput and latency over HTTP, optionally side by side with etcd.")
         {
-            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir,
+            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir, routing,
         };
         var store = new StoreOption();
         store.AddTo(command);
@@ -54,7 +56,7 @@ public static class BenchCommand
             var (storeSettings, storeDescription) = store.Resolve(parse);
             var levels = parse.GetValue(concurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToList();
             var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
-                parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription);
+                parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription, parse.GetValue(routing) == "owner");
             var results = await new LoadBenchmark(options, Console.Out).RunAsync(ct);
             return results.Any(r => r.Errors > 0) ? 1 : 0;
         });

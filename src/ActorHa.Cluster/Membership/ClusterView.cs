@@ -8,9 +8,11 @@ using Akka.Hosting;
 namespace ActorHa.Cluster.Membership;
 
 /// <param name="IsOldest">The oldest Up member hosts the cluster singletons, the sharding coordinator among them.</param>
-public sealed record MemberView(string Address, string Status, bool Reachable, IReadOnlyList<string> Roles, DateTimeOffset? UpSince, bool IsOldest, bool IsSelf, bool IsLeader);
+/// <param name="HttpUrl">Where clients reach this member's HTTP API (its advertised URL).</param>
+public sealed record MemberView(string Address, string? HttpUrl, string Status, bool Reachable, IReadOnlyList<string> Roles, DateTimeOffset? UpSince, bool IsOldest, bool IsSelf, bool IsLeader);
 
-public sealed record PartitionView(int Partition, string? Owner, string State);
+/// <param name="OwnerHttpUrl">The owner's HTTP API: a client that sends the partition's keys there saves the hop between nodes.</param>
+public sealed record PartitionView(int Partition, string? Owner, string? OwnerHttpUrl, string State);
 
 public sealed record ClusterSnapshot(string Self, string? Leader, IReadOnlyList<MemberView> Members, IReadOnlyList<PartitionView> Partitions);
 
@@ -33,9 +35,10 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
         var members = state.Members
             .Select(m => new MemberView(
                 m.Address.ToString(),
+                HttpAddresses.Of(m),
                 m.Status.ToString(),
                 !unreachable.Contains(m.UniqueAddress),
-                m.Roles.OrderBy(r => r, StringComparer.Ordinal).ToList(),
+                m.Roles.Where(r => !HttpAddresses.IsHttpRole(r)).OrderBy(r => r, StringComparer.Ordinal).ToList(),
                 upSince.For(m.UniqueAddress),
                 m.Equals(oldest),
                 m.UniqueAddress.Equals(Cluster.SelfUniqueAddress),
@@ -59,10 +62,11 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
             // Owners unknown: every partition reports "unknown" rather than failing the whole view.
         }
 
+        var httpOf = members.ToDictionary(m => m.Address, m => m.HttpUrl, StringComparer.Ordinal);
         var partitions = map.All
             .Select(p => owners.TryGetValue(p.ToString(), out var owner)
-                ? new PartitionView(p.Value, owner, "running")
-                : new PartitionView(p.Value, null, owners.Count == 0 ? "unknown" : "unassigned"))
+                ? new PartitionView(p.Value, owner, httpOf.GetValueOrDefault(owner), "running")
+                : new PartitionView(p.Value, null, null, owners.Count == 0 ? "unknown" : "unassigned"))
             .ToList();
 
         return new ClusterSnapshot(Cluster.SelfAddress.ToString(), state.Leader?.ToString(), members, partitions);
