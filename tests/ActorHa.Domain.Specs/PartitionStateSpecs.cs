@@ -196,4 +196,24 @@ public sealed class PartitionStateSpecs
         Assert.Null(recent.Find(ids[1]));
         Assert.Equal(ids.Skip(2), recent.InOrder.Select(r => r.RequestId));
     }
+
+    [Fact]
+    public void Remembered_requests_rebuilt_from_a_snapshot_keep_their_order_and_evict_the_oldest_next()
+    {
+        var ids = Enumerable.Range(0, 4).Select(_ => Guid.NewGuid()).ToList();
+        var items = ids.Select((id, i) => (id, (IPartitionReply)new Replies.Written($"k{i}", i + 1, true)))
+            .Append((ids[1], new Replies.Written("duplicate", 99, false)))
+            .ToList();
+
+        var recent = RecentRequests.From(items);
+
+        Assert.Equal(4, recent.Count);
+        Assert.Equal(ids, recent.InOrder.Select(r => r.RequestId));
+        Assert.Equal(new Replies.Written("k1", 2, true), recent.Find(ids[1]));
+
+        var next = recent.Add(Guid.NewGuid(), new Replies.Written("k4", 5, true), capacity: 4);
+        Assert.Null(next.Find(ids[0]));
+        Assert.NotNull(next.Find(ids[1]));
+        Assert.Equal(ids.Skip(1), next.InOrder.Take(3).Select(r => r.RequestId));
+    }
 }
