@@ -38,6 +38,11 @@ public static class PersistenceSetup
         // node keeps several journal batches in flight. Order per partition is unaffected: a persistent actor has
         // at most one write outstanding. Measured at c=64 on 3 nodes: 1,422 writes/s with 1, 1,579 with 4.
         builder.AddHocon("akka.persistence.journal.sql.parallelism = 4", HoconAddMode.Prepend);
+        // A batch of rows goes to PostgreSQL as one parameterised INSERT instead of SQL text with every value
+        // (bytea payloads included) spelled out, which the server must parse each time. Measured at c=64 on 3
+        // nodes, three interleaved pairs: 1,462/1,387/1,631 writes/s with literals, 1,790/1,439/1,981 with
+        // parameters, and p99 lower in each pair. (On SQLite it made no difference, so SQLite keeps the default.)
+        builder.AddHocon("akka.persistence.journal.sql.prefer-parameters-on-multirow-insert = on", HoconAddMode.Prepend);
         return builder.WithSqlPersistence(
             connectionString: settings.EffectiveConnectionString,
             providerName: provider,
