@@ -121,6 +121,105 @@ public sealed class KillAndRestartSpecs(ITestOutputHelper output)
         Assert.Contains("created with 32 partitions", await stderr);
     }
 
+    [Fact]
+    public async Task Writes_retried_with_their_Idempotency_Key_after_the_owner_is_killed_are_applied_once_from_snapshots_and_events()
+    {
+        // Snapshots every 10 events: the new owner recovers remembered requests both from a snapshot and from the
+        // events after it.
+        await using var spec = new SpecCluster(output, settings: new Dictionary<string, string> { ["SnapshotEvery"] = "10" });
+        const int Keys = 200;
+        string[] rounds = ["a", "b", "c"];
+        try
+        {
+            await spec.Step("first, second and third form a cluster", () => spec.StartAll());
+
+            await spec.Step("200 keys are each written three times, every write with its own Idempotency-Key", async () =>
+            {
+                foreach (var (round, r) in rounds.Select((round, r) => (round, r)))
+                {
+                    await Parallel.ForEachAsync(Enumerable.Range(0, Keys), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+                    {
+                        var node = spec.Cluster.Nodes[(i + r) % 3];
+                        var (status, version) = await PutOnce(node, i, round, ct);
+                        Assert.True(status is HttpStatusCode.OK or HttpStatusCode.Created, $"put {KeyOf(i)} round {round} via {node.Name}: {(int)status}");
+                        Assert.Equal(r + 1, version);
+                    });
+                }
+            });
+
+            var view = await SpecCluster.ViewOf(spec["first"]);
+            var victimRole = spec.Roles.First(role => role != "first" && view.Owners.Count(o => o == spec[role].AkkaPort) > 0);
+            var victim = spec[victimRole];
+            var map = new ActorHa.Domain.PartitionMap(32);
+            var keysOfVictim = Enumerable.Range(0, Keys).Count(i => view.Owners[map.For(KeyOf(i)).Value] == victim.AkkaPort);
+            Assert.True(keysOfVictim > 0, $"{victimRole} owns none of the keys");
+            var survivors = spec.Roles.Where(r => r != victimRole).ToArray();
+
+            await spec.Step($"kill -9 {victimRole}, which owns {keysOfVictim} of the keys", () =>
+            {
+                spec.Kill(victimRole);
+                return Task.CompletedTask;
+            });
+
+            await spec.Step("every write is retried with its Idempotency-Key through the survivors and gets its first answer back", async () =>
+            {
+                foreach (var (round, r) in rounds.Select((round, r) => (round, r)))
+                {
+                    await Parallel.ForEachAsync(Enumerable.Range(0, Keys), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+                    {
+                        var node = spec[survivors[i % survivors.Length]];
+                        var deadline = DateTime.UtcNow.AddSeconds(30);
+                        while (true)
+                        {
+                            var (status, version) = await PutOnce(node, i, round, ct);
+                            if (status == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < deadline)
+                            {
+                                await Task.Delay(200, ct);
+                                continue;
+                            }
+
+                            Assert.True(status is HttpStatusCode.OK or HttpStatusCode.Created, $"retry of {KeyOf(i)} round {round} via {node.Name}: {(int)status}");
+                            Assert.Equal(r + 1, version);
+                            return;
+                        }
+                    });
+                }
+            });
+
+            await spec.Step("no retry was applied twice: every key is at version 3 with its last value", async () =>
+            {
+                foreach (var role in survivors)
+                {
+                    await Parallel.ForEachAsync(Enumerable.Range(0, Keys), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+                    {
+                        var read = await spec[role].Client.GetAsync(KeyOf(i), ct);
+                        Assert.True(read.IsSuccess, $"get {KeyOf(i)} via {role}: {(int)read.Status}");
+                        Assert.Equal(3, read.Value!.Version);
+                        Assert.Equal(Encoding.UTF8.GetBytes($"{KeyOf(i)} round c"), read.Value.Value);
+                    });
+                }
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+
+        static async Task<(HttpStatusCode Status, long? Version)> PutOnce(LocalNode node, int i, string round, CancellationToken ct)
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(node.HttpUrl + "/"), Timeout = TimeSpan.FromSeconds(10) };
+            using var request = new HttpRequestMessage(HttpMethod.Put, ActorHaClient.KeyPath(KeyOf(i)))
+            {
+                Content = new ByteArrayContent(Encoding.UTF8.GetBytes($"{KeyOf(i)} round {round}")),
+            };
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", $"{KeyOf(i)}/{round}");
+            using var response = await http.SendAsync(request, ct);
+            var tag = response.Headers.ETag?.Tag.Trim('"');
+            return (response.StatusCode, long.TryParse(tag, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null);
+        }
+    }
+
     private static string KeyOf(int i) => $"spec/key-{i:D4}";
 
     private static byte[] ValueOf(int i) => Encoding.UTF8.GetBytes($"value of key {i} written once");
