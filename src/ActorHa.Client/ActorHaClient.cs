@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -44,6 +45,9 @@ public sealed class ActorHaClient(HttpClient http)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    // A failover takes about a second and a half; polling five times a second finds the moved partition promptly.
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+
     public Uri? BaseAddress => http.BaseAddress;
 
     public static ActorHaClient For(string url, TimeSpan? timeout = null) =>
@@ -52,11 +56,13 @@ public sealed class ActorHaClient(HttpClient http)
     public static string KeyPath(string key) => "v1/kv/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
 
     /// <summary>expectedVersion: null = unconditional, 0 = create only (If-None-Match: *), n = If-Match: "n".</summary>
-    public async Task<Outcome<KeyVersion>> PutAsync(string key, byte[] value, long? expectedVersion = null, CancellationToken ct = default)
+    /// <param name="idempotencyKey">Sent as Idempotency-Key: the partition answers a repeat of it with the first outcome instead of writing again.</param>
+    public async Task<Outcome<KeyVersion>> PutAsync(string key, byte[] value, long? expectedVersion = null, CancellationToken ct = default, string? idempotencyKey = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Put, KeyPath(key)) { Content = new ByteArrayContent(value) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         AddPrecondition(request, expectedVersion);
+        AddIdempotencyKey(request, idempotencyKey);
         using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
         return await ReadJsonAsync<KeyVersion>(response, ct).ConfigureAwait(false);
     }
@@ -74,12 +80,47 @@ public sealed class ActorHaClient(HttpClient http)
         return new(response.StatusCode, new ValueRead(bytes, version ?? 0), null, version);
     }
 
-    public async Task<Outcome<KeyVersion>> DeleteAsync(string key, long? expectedVersion = null, CancellationToken ct = default)
+    public async Task<Outcome<KeyVersion>> DeleteAsync(string key, long? expectedVersion = null, CancellationToken ct = default, string? idempotencyKey = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Delete, KeyPath(key));
         AddPrecondition(request, expectedVersion);
+        AddIdempotencyKey(request, idempotencyKey);
         using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
         return await ReadJsonAsync<KeyVersion>(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends a write until it gets an answer other than 503, or until <paramref name="retryFor"/> has passed: while a
+    /// partition moves after a failure, its node answers 503 or drops the connection, and a moment later the
+    /// partition serves again. Every attempt carries the same <paramref name="idempotencyKey"/>, so a write that was
+    /// applied before its answer was lost is answered with its first outcome instead of being applied twice.
+    /// </summary>
+    public static async Task<Outcome<KeyVersion>> RetryingWriteAsync(
+        Func<CancellationToken, Task<Outcome<KeyVersion>>> send, TimeSpan retryFor, CancellationToken ct = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            var left = retryFor - Stopwatch.GetElapsedTime(started);
+            try
+            {
+                var outcome = await send(ct).ConfigureAwait(false);
+                if (outcome.Status != HttpStatusCode.ServiceUnavailable || left <= TimeSpan.Zero)
+                {
+                    return outcome;
+                }
+            }
+            catch (HttpRequestException) when (left > TimeSpan.Zero)
+            {
+                // Connection refused or reset: the node is down or restarting; another attempt may reach it.
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested && left > TimeSpan.Zero)
+            {
+                // The HTTP timeout, not the caller: the outcome is unknown, which the idempotency key makes safe to retry.
+            }
+
+            await Task.Delay(RetryDelay < left ? RetryDelay : left > TimeSpan.Zero ? left : TimeSpan.Zero, ct).ConfigureAwait(false);
+        }
     }
 
     public async Task<Outcome<KeyList>> ListAsync(string? prefix = null, int? limit = null, string? after = null, CancellationToken ct = default)
@@ -125,6 +166,14 @@ public sealed class ActorHaClient(HttpClient http)
         catch (TaskCanceledException) when (!ct.IsCancellationRequested)
         {
             return false;
+        }
+    }
+
+    private static void AddIdempotencyKey(HttpRequestMessage request, string? idempotencyKey)
+    {
+        if (idempotencyKey is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey);
         }
     }
 

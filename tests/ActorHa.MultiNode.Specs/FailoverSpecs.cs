@@ -51,6 +51,20 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
                 Assert.True(response.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {response.Headers.RetryAfter}; {await response.Content.ReadAsStringAsync()}");
             });
 
+            await spec.Step("a write sent meanwhile with an Idempotency-Key also answers 503: its outcome is unknown to the client", async () =>
+            {
+                var write = await observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("after"), idempotencyKey: "spec/after");
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, write.Status);
+            });
+
+            await spec.Step("the client's retrying write with the same key succeeds once the partition has moved, and the write is applied once", async () =>
+            {
+                var write = await ActorHaClient.RetryingWriteAsync(
+                    c => observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("after"), ct: c, idempotencyKey: "spec/after"), TimeSpan.FromSeconds(30));
+                Assert.True(write.IsSuccess, $"{(int)write.Status} {write.Problem?.Detail}");
+                Assert.Equal(put.Value!.Version + 1, write.Value!.Version);
+            });
+
             await spec.Step("retrying as told, the read succeeds once the partition has moved", async () =>
             {
                 var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -63,7 +77,8 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
                 while (read.Status == HttpStatusCode.ServiceUnavailable && DateTime.UtcNow < deadline);
 
                 Assert.Equal(HttpStatusCode.OK, read.Status);
-                Assert.Equal("before", Encoding.UTF8.GetString(read.Value!.Value));
+                Assert.Equal("after", Encoding.UTF8.GetString(read.Value!.Value));
+                Assert.Equal(put.Value!.Version + 1, read.Value.Version);
             });
         }
         catch

@@ -11,4 +11,21 @@ public static class Durations
         var seconds = double.Parse(trimmed.EndsWith('s') ? trimmed[..^1] : trimmed, NumberStyles.Float, CultureInfo.InvariantCulture);
         return TimeSpan.FromSeconds(seconds);
     }
+
+    /// <summary>"10s", "500ms", "1.5" (seconds); false for anything else.</summary>
+    public static bool TryParse(string text, out TimeSpan duration)
+    {
+        var trimmed = text.Trim();
+        var (number, seconds) = trimmed.EndsWith("ms", StringComparison.Ordinal) ? (trimmed[..^2], 0.001)
+            : trimmed.EndsWith('s') ? (trimmed[..^1], 1.0)
+            : (trimmed, 1.0);
+        if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value) && value * seconds < TimeSpan.MaxValue.TotalSeconds)
+        {
+            duration = TimeSpan.FromSeconds(value * seconds);
+            return true;
+        }
+
+        duration = default;
+        return false;
+    }
 }

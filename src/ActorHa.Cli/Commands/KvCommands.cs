@@ -18,18 +18,31 @@ public static class KvCommands
         var value = new Argument<string>("value") { Description = "The value (UTF-8 text); use - to read bytes from stdin." };
         var ifMatch = new Option<long?>("--if-match") { Description = "Write only if the key is at this version (compare-and-set)." };
         var createOnly = new Option<bool>("--create-only") { Description = "Write only if the key does not exist." };
-        var put = new Command("put", "Write a value.") { key, value, url, ifMatch, createOnly };
-        put.SetAction(async (parse, ct) =>
+        var retryFor = new Option<string>("--retry-for")
+        {
+            Description = "Keep resending a write that got 503 or lost its connection (a partition moving after a failure) for this long, e.g. 10s; 0 sends once. Every attempt carries the same Idempotency-Key, so the write is applied at most once.",
+            DefaultValueFactory = _ => "10s",
+        };
+        var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "The write's Idempotency-Key (default: a new one per command)." };
+        var put = new Command("put", "Write a value.") { key, value, url, ifMatch, createOnly, retryFor, idempotencyKey };
+        put.SetAction((parse, ct) => Reachable("put", parse, url, async () =>
         {
             var text = parse.GetValue(value)!;
             var bytes = text == "-" ? await ReadStdinAsync(ct) : Encoding.UTF8.GetBytes(text);
             var expected = parse.GetValue(createOnly) ? 0 : parse.GetValue(ifMatch);
-            var outcome = await Client(parse, url).PutAsync(parse.GetValue(key)!, bytes, expected, ct);
+            if (!TryRetryFor(parse, retryFor, out var window))
+            {
+                return 2;
+            }
+
+            var client = Client(parse, url);
+            var id = parse.GetValue(idempotencyKey) ?? Guid.NewGuid().ToString();
+            var outcome = await ActorHaClient.RetryingWriteAsync(c => client.PutAsync(parse.GetValue(key)!, bytes, expected, c, id), window, ct);
             return Report(outcome, kv => $"{kv.Key} version {kv.Version} ({((int)outcome.Status == 201 ? "created" : "updated")})");
-        });
+        }));
 
         var get = new Command("get", "Read a value; prints it to stdout and its version to stderr.") { key, url };
-        get.SetAction(async (parse, ct) =>
+        get.SetAction((parse, ct) => Reachable("get", parse, url, async () =>
         {
             var outcome = await Client(parse, url).GetAsync(parse.GetValue(key)!, ct);
             if (!outcome.IsSuccess)
@@ -41,26 +54,33 @@ public static class KvCommands
             await stdout.WriteAsync(outcome.Value!.Value, ct);
             await Console.Error.WriteLineAsync($"(version {outcome.Value.Version})");
             return 0;
-        });
+        }));
 
-        var del = new Command("del", "Delete a key.") { key, url, ifMatch };
-        del.SetAction(async (parse, ct) =>
+        var del = new Command("del", "Delete a key.") { key, url, ifMatch, retryFor, idempotencyKey };
+        del.SetAction((parse, ct) => Reachable("del", parse, url, async () =>
         {
-            var outcome = await Client(parse, url).DeleteAsync(parse.GetValue(key)!, parse.GetValue(ifMatch), ct);
+            if (!TryRetryFor(parse, retryFor, out var window))
+            {
+                return 2;
+            }
+
+            var client = Client(parse, url);
+            var id = parse.GetValue(idempotencyKey) ?? Guid.NewGuid().ToString();
+            var outcome = await ActorHaClient.RetryingWriteAsync(c => client.DeleteAsync(parse.GetValue(key)!, parse.GetValue(ifMatch), c, id), window, ct);
             return Report(outcome, kv => $"{kv.Key} deleted at version {kv.Version}");
-        });
+        }));
 
         var prefix = new Option<string?>("--prefix") { Description = "Only keys starting with this." };
         var limit = new Option<int?>("--limit") { Description = "Page size (1-1000, default 100)." };
         var after = new Option<string?>("--after") { Description = "Continue after this key (the previous page's next)." };
         var ls = new Command("ls", "List keys with their versions.") { url, prefix, limit, after };
-        ls.SetAction(async (parse, ct) =>
+        ls.SetAction((parse, ct) => Reachable("ls", parse, url, async () =>
         {
             var outcome = await Client(parse, url).ListAsync(parse.GetValue(prefix), parse.GetValue(limit), parse.GetValue(after), ct);
             return Report(outcome, list =>
                 string.Join(Environment.NewLine, list.Keys.Select(k => $"{k.Key}\t{k.Version}"))
                 + (list.Next is null ? "" : $"{Environment.NewLine}(more: --after '{list.Next}')"));
-        });
+        }));
 
         var status = new Command("status", "Show members and partition owners as JSON.") { url };
         status.SetAction(async (parse, ct) =>
@@ -85,6 +105,36 @@ public static class KvCommands
     }
 
     private static ActorHaClient Client(ParseResult parse, Option<string> url) => ActorHaClient.For(parse.GetValue(url)!);
+
+    /// <summary>A node that cannot be reached is a one-line error (exit 1), not a stack trace.</summary>
+    private static async Task<int> Reachable(string command, ParseResult parse, Option<string> url, Func<Task<int>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (HttpRequestException e)
+        {
+            await Console.Error.WriteLineAsync($"actorha {command}: cannot reach {parse.GetValue(url)}: {e.Message}");
+            return 1;
+        }
+        catch (TaskCanceledException e) when (e.InnerException is TimeoutException)
+        {
+            await Console.Error.WriteLineAsync($"actorha {command}: {parse.GetValue(url)} did not answer in time; a write's outcome is unknown (retry it with the same --idempotency-key)");
+            return 1;
+        }
+    }
+
+    private static bool TryRetryFor(ParseResult parse, Option<string> option, out TimeSpan window)
+    {
+        if (Durations.TryParse(parse.GetValue(option)!, out window) && window >= TimeSpan.Zero)
+        {
+            return true;
+        }
+
+        Console.Error.WriteLine($"actorha: --retry-for must be a duration such as 10s, 500ms or 0, not '{parse.GetValue(option)}'.");
+        return false;
+    }
 
     private static int Report<T>(Outcome<T> outcome, Func<T, string> success)
     {
