@@ -119,7 +119,8 @@ public sealed class ActorHaClient(HttpClient http)
                 // The HTTP timeout, not the caller: the outcome is unknown, which the idempotency key makes safe to retry.
             }
 
-            await Task.Delay(RetryDelay < left ? RetryDelay : left > TimeSpan.Zero ? left : TimeSpan.Zero, ct).ConfigureAwait(false);
+            // Only reached with time left: an answer or failure past the window has returned or thrown above.
+            await Task.Delay(left < RetryDelay ? left : RetryDelay, ct).ConfigureAwait(false);
         }
     }
 

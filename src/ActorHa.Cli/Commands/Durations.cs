@@ -2,15 +2,11 @@ using System.Globalization;
 
 namespace ActorHa.Cli.Commands;
 
-/// <summary>Durations on the command line: "60s", "1.5s" or plain seconds.</summary>
+/// <summary>Durations on the command line: "60s", "1.5s", "500ms" or plain seconds.</summary>
 public static class Durations
 {
-    public static TimeSpan Parse(string text)
-    {
-        var trimmed = text.Trim();
-        var seconds = double.Parse(trimmed.EndsWith('s') ? trimmed[..^1] : trimmed, NumberStyles.Float, CultureInfo.InvariantCulture);
-        return TimeSpan.FromSeconds(seconds);
-    }
+    public static TimeSpan Parse(string text) =>
+        TryParse(text, out var duration) ? duration : throw new FormatException($"'{text}' is not a duration such as 10s, 500ms or 1.5.");
 
     /// <summary>"10s", "500ms", "1.5" (seconds); false for anything else.</summary>
     public static bool TryParse(string text, out TimeSpan duration)

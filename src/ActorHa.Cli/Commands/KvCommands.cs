@@ -30,15 +30,8 @@ public static class KvCommands
             var text = parse.GetValue(value)!;
             var bytes = text == "-" ? await ReadStdinAsync(ct) : Encoding.UTF8.GetBytes(text);
             var expected = parse.GetValue(createOnly) ? 0 : parse.GetValue(ifMatch);
-            if (!TryRetryFor(parse, retryFor, out var window))
-            {
-                return 2;
-            }
-
-            var client = Client(parse, url);
-            var id = parse.GetValue(idempotencyKey) ?? Guid.NewGuid().ToString();
-            var outcome = await ActorHaClient.RetryingWriteAsync(c => client.PutAsync(parse.GetValue(key)!, bytes, expected, c, id), window, ct);
-            return Report(outcome, kv => $"{kv.Key} version {kv.Version} ({((int)outcome.Status == 201 ? "created" : "updated")})");
+            var outcome = await WriteAsync(parse, url, retryFor, idempotencyKey, (client, id, c) => client.PutAsync(parse.GetValue(key)!, bytes, expected, c, id), ct);
+            return outcome is null ? 2 : Report(outcome, kv => $"{kv.Key} version {kv.Version} ({((int)outcome.Status == 201 ? "created" : "updated")})");
         }));
 
         var get = new Command("get", "Read a value; prints it to stdout and its version to stderr.") { key, url };
@@ -59,15 +52,8 @@ public static class KvCommands
         var del = new Command("del", "Delete a key.") { key, url, ifMatch, retryFor, idempotencyKey };
         del.SetAction((parse, ct) => Reachable("del", parse, url, async () =>
         {
-            if (!TryRetryFor(parse, retryFor, out var window))
-            {
-                return 2;
-            }
-
-            var client = Client(parse, url);
-            var id = parse.GetValue(idempotencyKey) ?? Guid.NewGuid().ToString();
-            var outcome = await ActorHaClient.RetryingWriteAsync(c => client.DeleteAsync(parse.GetValue(key)!, parse.GetValue(ifMatch), c, id), window, ct);
-            return Report(outcome, kv => $"{kv.Key} deleted at version {kv.Version}");
+            var outcome = await WriteAsync(parse, url, retryFor, idempotencyKey, (client, id, c) => client.DeleteAsync(parse.GetValue(key)!, parse.GetValue(ifMatch), c, id), ct);
+            return outcome is null ? 2 : Report(outcome, kv => $"{kv.Key} deleted at version {kv.Version}");
         }));
 
         var prefix = new Option<string?>("--prefix") { Description = "Only keys starting with this." };
@@ -125,15 +111,24 @@ public static class KvCommands
         }
     }
 
-    private static bool TryRetryFor(ParseResult parse, Option<string> option, out TimeSpan window)
+    /// <summary>
+    /// One write with its Idempotency-Key (--idempotency-key or a new one), resent while --retry-for allows;
+    /// null when --retry-for is not a duration (already reported).
+    /// </summary>
+    private static async Task<Outcome<KeyVersion>?> WriteAsync(
+        ParseResult parse, Option<string> url, Option<string> retryFor, Option<string?> idempotencyKey,
+        Func<ActorHaClient, string, CancellationToken, Task<Outcome<KeyVersion>>> send, CancellationToken ct)
     {
-        if (Durations.TryParse(parse.GetValue(option)!, out window) && window >= TimeSpan.Zero)
+        var text = parse.GetValue(retryFor)!;
+        if (!Durations.TryParse(text, out var window) || window < TimeSpan.Zero)
         {
-            return true;
+            await Console.Error.WriteLineAsync($"actorha: --retry-for must be a duration such as 10s, 500ms or 0, not '{text}'.");
+            return null;
         }
 
-        Console.Error.WriteLine($"actorha: --retry-for must be a duration such as 10s, 500ms or 0, not '{parse.GetValue(option)}'.");
-        return false;
+        var client = Client(parse, url);
+        var id = parse.GetValue(idempotencyKey) ?? Guid.NewGuid().ToString();
+        return await ActorHaClient.RetryingWriteAsync(c => send(client, id, c), window, ct);
     }
 
     private static int Report<T>(Outcome<T> outcome, Func<T, string> success)
