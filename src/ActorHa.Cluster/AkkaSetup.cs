@@ -27,6 +27,7 @@ public static class AkkaSetup
         services.AddSingleton(upSince);
         services.AddSingleton(removals);
         services.AddSingleton<NodeExit>();
+        services.AddSingleton<LocalPartitions>();
         services.AddSingleton<PartitionClient>();
         services.AddSingleton<ClusterView>();
         services.AddSingleton(settings.Lease);

@@ -14,8 +14,9 @@ namespace ActorHa.Cluster;
 /// a request id and partitions apply a request id once, so a retried write is answered, never applied twice.
 /// An attempt also ends early when a member is removed: a request that went to that member is lost, and
 /// the region now knows where to send it instead.
+/// A request for a partition running on this node goes to it directly (<see cref="LocalPartitions"/>).
 /// </summary>
-public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals)
+public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals, LocalPartitions local)
 {
     private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(50);
 
@@ -33,6 +34,12 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
             _ => message,
         };
 
+        PartitionId? partition = message switch
+        {
+            IKeyed keyed => Map.For(keyed.Key),
+            Queries.ListKeys list => list.Partition,
+            _ => null,
+        };
         var deadline = DateTime.UtcNow + settings.RequestTimeout;
         Replies.Unavailable? last = null;
         while (true)
@@ -47,7 +54,8 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
             var removal = removals.Next;
             try
             {
-                var ask = region.ActorRef.Ask<IPartitionReply>(message, attempt, cancellationToken);
+                var target = (partition is { } p ? local.For(p) : null) ?? region.ActorRef;
+                var ask = target.Ask<IPartitionReply>(message, attempt, cancellationToken);
                 if (await Task.WhenAny(ask, removal).ConfigureAwait(false) != ask)
                 {
                     // Abandoned, not cancelled: a late answer is simply not awaited.

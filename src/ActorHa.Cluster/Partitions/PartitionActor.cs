@@ -37,6 +37,7 @@ public sealed class PartitionActor : ReceivePersistentActor
     private readonly TimeProvider _clock;
     private readonly ILeaseGuard _lease;
     private readonly long _generation;
+    private readonly LocalPartitions? _local;
 
     private PartitionState _state = PartitionState.Empty;
     private List<(IWriteCommand Command, IActorRef ReplyTo)> _queued = [];
@@ -46,9 +47,10 @@ public sealed class PartitionActor : ReceivePersistentActor
     private int _eventsSinceSnapshot;
     private bool _stopRequested;
 
-    public PartitionActor(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider clock)
+    public PartitionActor(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider clock, LocalPartitions? local)
     {
         _partition = partition;
+        _local = local;
         _snapshotEvery = snapshotEvery;
         _lease = lease;
         _generation = generation;
@@ -67,8 +69,15 @@ public sealed class PartitionActor : ReceivePersistentActor
         });
         // Where recovery time goes: until the first snapshot or event arrives (snapshot load, highest sequence
         // number, first replay query), then the replay itself.
-        Recover<RecoveryCompleted>(_ => _log.Info("Partition {0} recovered {1} keys at sequence number {2} in {3:0} ms (first snapshot/event after {4:0} ms)",
-            _partition, _state.Entries.Count, LastSequenceNr, (DateTime.UtcNow - _startedAt).TotalMilliseconds, ((_firstReplayedAt ?? DateTime.UtcNow) - _startedAt).TotalMilliseconds));
+        Recover<RecoveryCompleted>(_ =>
+        {
+            _log.Info("Partition {0} recovered {1} keys at sequence number {2} in {3:0} ms (first snapshot/event after {4:0} ms)",
+                _partition, _state.Entries.Count, LastSequenceNr, (DateTime.UtcNow - _startedAt).TotalMilliseconds, ((_firstReplayedAt ?? DateTime.UtcNow) - _startedAt).TotalMilliseconds);
+            if (!_stopRequested)
+            {
+                _local?.Register(_partition, Self);
+            }
+        });
 
         // Every answer is given only while this node's lease guarantees nobody else owns the partition:
         // a node that was frozen or cut off, and whose partition moved meanwhile, must answer nothing stale.
@@ -97,6 +106,8 @@ public sealed class PartitionActor : ReceivePersistentActor
         Command<DeleteSnapshotsFailure>(failure => _log.Warning(failure.Cause, "Partition {0} could not delete old snapshots", _partition));
         Command<PartitionControl.Stop>(_ =>
         {
+            // From now on requests go through the region, which holds them until the partition runs elsewhere.
+            _local?.Unregister(_partition, Self);
             _stopRequested = true;
             if (_inFlight is null)
             {
@@ -111,8 +122,9 @@ public sealed class PartitionActor : ReceivePersistentActor
     public static string PersistenceIdFor(PartitionId partition) => $"partition-{partition}";
 
     /// <param name="generation">The lease generation the partition was acquired under; a later generation voids it.</param>
-    public static Props Props(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider? clock = null) =>
-        Akka.Actor.Props.Create(() => new PartitionActor(partition, snapshotEvery, lease, generation, clock ?? TimeProvider.System));
+    /// <param name="local">Where the partition announces itself to this node's <see cref="PartitionClient"/> once it runs; null: not at all.</param>
+    public static Props Props(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider? clock = null, LocalPartitions? local = null) =>
+        Akka.Actor.Props.Create(() => new PartitionActor(partition, snapshotEvery, lease, generation, clock ?? TimeProvider.System, local));
 
     /// <summary>
     /// True while this incarnation may answer: the lease is current and of the generation it was acquired
@@ -239,6 +251,7 @@ public sealed class PartitionActor : ReceivePersistentActor
 
     protected override void PostStop()
     {
+        _local?.Unregister(_partition, Self);
         // Whatever is still waiting learns now that it must retry, instead of waiting out its timeout.
         // For a write in flight the outcome is unknown (the journal may have committed it): the client
         // must treat the retry as indeterminate, which is why the reply is Unavailable, not a rejection.

@@ -27,10 +27,11 @@ public static class PartitionsSetup
                 {
                     var store = resolver.GetService<IOwnershipStore>();
                     var lease = resolver.GetService<NodeLease>();
+                    var local = resolver.GetService<LocalPartitions>();
                     return entityId =>
                     {
                         var partition = PartitionId.Parse(entityId);
-                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation), store, lease);
+                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation, local: local), store, lease);
                     };
                 },
                 new PartitionMessageExtractor(map),

@@ -1,5 +1,6 @@
 using System.Text;
 using ActorHa.Cluster.Leases;
+using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
 using Akka.Actor;
@@ -280,6 +281,65 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         Assert.IsType<Replies.Unavailable>(ExpectMsg<IPartitionReply>());
         partition.Tell(new Commands.Put("k", V("w")));
         Assert.IsType<Replies.Unavailable>(ExpectMsg<IPartitionReply>());
+    }
+
+    [Fact]
+    public void A_partition_offers_itself_to_its_node_once_recovered_and_withdraws_when_told_to_stop()
+    {
+        // arrange
+        var local = new LocalPartitions(new PartitionMap(PartitionMap.DefaultPartitionCount));
+        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, Lease, Lease.Generation, local: local));
+
+        // act: a request answered means recovery is over
+        partition.Tell(new Queries.Get("k"));
+        ExpectMsg<Replies.NotFound>();
+
+        // assert
+        Assert.Equal(partition, local.For(P));
+        Assert.Null(local.For(new PartitionId(P.Value + 1)));
+        StopAndWait(partition);
+        Assert.Null(local.For(P));
+    }
+
+    [Fact]
+    public async Task Requests_for_a_partition_running_on_this_node_skip_the_shard_region_and_others_go_through_it()
+    {
+        // arrange: a region that only records, and the partition of one key running locally
+        var map = new PartitionMap(PartitionMap.DefaultPartitionCount);
+        var local = new LocalPartitions(map);
+        var region = CreateTestProbe();
+        var client = new PartitionClient(new FixedRegion(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), local);
+        var here = Enumerable.Range(0, 1000).Select(i => $"key{i}").First(k => map.For(k) == P);
+        var elsewhere = Enumerable.Range(0, 1000).Select(i => $"key{i}").First(k => map.For(k) != P);
+        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, Lease, Lease.Generation, local: local));
+        AwaitCondition(() => local.For(P) is not null, TimeSpan.FromSeconds(10));
+
+        // act
+        var written = await client.AskAsync(new Commands.Put(here, V("direct")));
+        var read = await client.AskAsync(new Queries.Get(here));
+        var viaRegion = client.AskAsync(new Queries.Get(elsewhere));
+
+        // assert: the local partition answered itself; the other key's request reached the region
+        Assert.Equal(new Replies.Written(here, 1, Created: true), written);
+        Assert.Equal("direct", Encoding.UTF8.GetString(Assert.IsType<Replies.Found>(read).Value));
+        Assert.Equal(new Queries.Get(elsewhere), region.ExpectMsg<Queries.Get>());
+        region.Reply(new Replies.NotFound(elsewhere));
+        Assert.Equal(new Replies.NotFound(elsewhere), await viaRegion);
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+
+        // and once the partition is told to stop (hand-off), its requests go through the region again
+        StopAndWait(partition);
+        var afterStop = client.AskAsync(new Queries.Get(here));
+        Assert.Equal(new Queries.Get(here), region.ExpectMsg<Queries.Get>());
+        region.Reply(new Replies.NotFound(here));
+        Assert.Equal(new Replies.NotFound(here), await afterStop);
+    }
+
+    private sealed class FixedRegion(IActorRef region) : Akka.Hosting.IRequiredActor<PartitionRegion>
+    {
+        public IActorRef ActorRef => region;
+
+        public Task<IActorRef> GetAsync(CancellationToken cancellationToken = default) => Task.FromResult(region);
     }
 
     private IActorRef ChildOf(IActorRef supervisor)
