@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+
+namespace ActorHa.Client;
+
+/// <summary>
+/// A client for a whole cluster rather than one node: it learns every member's HTTP URL and each partition's
+/// owner from /v1/cluster, sends each key to its owner (no hop between nodes), and when a node cannot be reached
+/// or answers 503 because a partition is moving, it tries again on another node until <c>retryFor</c> has passed.
+/// Writes keep one Idempotency-Key across all attempts, on whichever node, so a write whose answer was lost is
+/// answered with its first outcome and applied once. Routes are only a shortcut: any node serves any key, so a
+/// stale route costs a hop, never a wrong answer. Safe for concurrent use.
+/// </summary>
+public sealed class ClusterClient : IDisposable
+{
+    /// <summary>How long routes are trusted before they are fetched again (partitions move on failover and rebalance).</summary>
+    public static readonly TimeSpan RoutesMaxAge = TimeSpan.FromSeconds(2);
+
+    // A node that refused a connection or timed out is tried last for this long.
+    private static readonly TimeSpan Shunned = TimeSpan.FromSeconds(5);
+
+    // A failover takes about a second and a half; polling five times a second finds the moved partition promptly.
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+
+    private readonly TimeSpan _timeout;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, (HttpClient Http, ActorHaClient Client)> _nodes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _shunnedUntil = new(StringComparer.Ordinal);
+    private readonly List<string> _order = [];
+    private OwnerRoutes? _routes;
+    private long _routesAt;
+    private int _next;
+
+    /// <param name="seeds">One or more nodes' HTTP URLs; the others are learned from the cluster.</param>
+    /// <param name="timeout">One HTTP attempt's timeout.</param>
+    public ClusterClient(IEnumerable<string> seeds, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(seeds);
+        _timeout = timeout ?? TimeSpan.FromSeconds(10);
+        foreach (var seed in seeds)
+        {
+            Add(seed);
+        }
+
+        if (_order.Count == 0)
+        {
+            throw new ArgumentException("At least one node URL is needed.", nameof(seeds));
+        }
+    }
+
+    /// <summary>Every node URL known so far: the seeds and the members learned from /v1/cluster.</summary>
+    public IReadOnlyList<string> Nodes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _order];
+            }
+        }
+    }
+
+    /// <summary>The node the next request for <paramref name="key"/> goes to first: its partition's owner when known.</summary>
+    public string? OwnerUrlFor(string key) => Volatile.Read(ref _routes)?.UrlFor(key) is { } url ? Normalize(url) : null;
+
+    public Task<Outcome<KeyVersion>> PutAsync(string key, byte[] value, long? expectedVersion = null, string? idempotencyKey = null, TimeSpan? retryFor = null, CancellationToken ct = default)
+    {
+        var id = idempotencyKey ?? Guid.NewGuid().ToString();
+        return SendAsync(key, (node, c) => node.PutAsync(key, value, expectedVersion, c, id), retryFor, ct);
+    }
+
+    public Task<Outcome<KeyVersion>> DeleteAsync(string key, long? expectedVersion = null, string? idempotencyKey = null, TimeSpan? retryFor = null, CancellationToken ct = default)
+    {
+        var id = idempotencyKey ?? Guid.NewGuid().ToString();
+        return SendAsync(key, (node, c) => node.DeleteAsync(key, expectedVersion, c, id), retryFor, ct);
+    }
+
+    public Task<Outcome<ValueRead>> GetAsync(string key, TimeSpan? retryFor = null, CancellationToken ct = default) =>
+        SendAsync(key, (node, c) => node.GetAsync(key, c), retryFor, ct);
+
+    /// <summary>Lists keys through any node (every node merges all partitions).</summary>
+    public Task<Outcome<KeyList>> ListAsync(string? prefix = null, int? limit = null, string? after = null, TimeSpan? retryFor = null, CancellationToken ct = default) =>
+        SendAsync(null, (node, c) => node.ListAsync(prefix, limit, after, c), retryFor, ct);
+
+    /// <summary>/v1/cluster from the first node that answers.</summary>
+    public async Task<JsonDocument> ClusterAsync(CancellationToken ct = default)
+    {
+        HttpRequestException? last = null;
+        foreach (var url in Candidates(null))
+        {
+            try
+            {
+                var doc = await Node(url).ClusterAsync(ct).ConfigureAwait(false);
+                Learn(doc);
+                return doc;
+            }
+            catch (Exception e) when (IsUnreachable(e, ct))
+            {
+                Shun(url);
+                last = e as HttpRequestException ?? new HttpRequestException($"{url} did not answer in time", e);
+            }
+        }
+
+        throw new HttpRequestException($"no node answered ({string.Join(", ", Nodes)}): {last?.Message}", last);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var node in _nodes.Values)
+            {
+                node.Http.Dispose();
+            }
+
+            _nodes.Clear();
+        }
+    }
+
+    /// <summary>
+    /// One request, tried on the key's owner first and then on the other nodes, until an answer other than 503
+    /// arrives or <paramref name="retryFor"/> (default 10 s) has passed. Past the window, the last 503 is returned
+    /// or the last connection failure is thrown.
+    /// </summary>
+    private async Task<Outcome<T>> SendAsync<T>(string? key, Func<ActorHaClient, CancellationToken, Task<Outcome<T>>> send, TimeSpan? retryFor, CancellationToken ct)
+    {
+        var window = retryFor ?? TimeSpan.FromSeconds(10);
+        var started = Stopwatch.GetTimestamp();
+        await RefreshRoutesIfStaleAsync(ct).ConfigureAwait(false);
+        while (true)
+        {
+            Outcome<T>? unavailable = null;
+            Exception? failure = null;
+            foreach (var url in Candidates(key))
+            {
+                try
+                {
+                    var outcome = await send(Node(url), ct).ConfigureAwait(false);
+                    if (outcome.Status != HttpStatusCode.ServiceUnavailable)
+                    {
+                        return outcome;
+                    }
+
+                    // The partition is moving or this node lost its lease on it: another node may already know the new owner.
+                    unavailable = outcome;
+                    break;
+                }
+                catch (Exception e) when (IsUnreachable(e, ct))
+                {
+                    // Refused, reset or timed out: for a write the outcome is unknown, which its idempotency key makes safe to retry.
+                    Shun(url);
+                    failure = e;
+                }
+            }
+
+            if (Stopwatch.GetElapsedTime(started) >= window)
+            {
+                if (unavailable is not null)
+                {
+                    return unavailable;
+                }
+
+                throw failure as HttpRequestException ?? new HttpRequestException($"no node answered ({string.Join(", ", Nodes)})", failure);
+            }
+
+            await Task.Delay(RetryDelay, ct).ConfigureAwait(false);
+            await RefreshRoutesAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The owner of <paramref name="key"/>'s partition first, then every other node in turn, nodes that failed lately last.</summary>
+    private List<string> Candidates(string? key)
+    {
+        var owner = key is null ? null : OwnerUrlFor(key);
+        lock (_gate)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var start = _next++ % _order.Count;
+            var rotated = _order.Skip(start).Concat(_order.Take(start));
+            if (owner is not null && _order.Contains(owner))
+            {
+                rotated = rotated.Where(u => u != owner).Prepend(owner);
+            }
+
+            return [.. rotated.OrderBy(u => _shunnedUntil.TryGetValue(u, out var until) && until > now)];
+        }
+    }
+
+    private async Task RefreshRoutesIfStaleAsync(CancellationToken ct)
+    {
+        if (Volatile.Read(ref _routes) is null || Stopwatch.GetElapsedTime(Interlocked.Read(ref _routesAt)) > RoutesMaxAge)
+        {
+            await RefreshRoutesAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Fetches members and owners from any node; without an answer the old routes stay (requests then go anywhere).</summary>
+    private async Task RefreshRoutesAsync(CancellationToken ct)
+    {
+        try
+        {
+            using var doc = await ClusterAsync(ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException)
+        {
+            // No node reachable right now: the request itself will report that.
+        }
+        catch (JsonException)
+        {
+            // Not an ActorHa node, or a partial answer: keep the old routes.
+        }
+    }
+
+    private void Learn(JsonDocument cluster)
+    {
+        var root = cluster.RootElement;
+        if (root.TryGetProperty("members", out var members))
+        {
+            foreach (var member in members.EnumerateArray())
+            {
+                if (member.TryGetProperty("httpUrl", out var url) && url.ValueKind == JsonValueKind.String && url.GetString() is { Length: > 0 } u)
+                {
+                    Add(u);
+                }
+            }
+        }
+
+        if (root.TryGetProperty("partitions", out _))
+        {
+            Volatile.Write(ref _routes, OwnerRoutes.From(cluster));
+            Interlocked.Exchange(ref _routesAt, Stopwatch.GetTimestamp());
+        }
+    }
+
+    private void Add(string url)
+    {
+        var normalized = Normalize(url);
+        lock (_gate)
+        {
+            if (!_order.Contains(normalized))
+            {
+                _order.Add(normalized);
+            }
+        }
+    }
+
+    private ActorHaClient Node(string url)
+    {
+        lock (_gate)
+        {
+            if (!_nodes.TryGetValue(url, out var node))
+            {
+                var http = new HttpClient { BaseAddress = new Uri(url + "/"), Timeout = _timeout };
+                node = (http, new ActorHaClient(http));
+                _nodes[url] = node;
+            }
+
+            return node.Client;
+        }
+    }
+
+    private void Shun(string url)
+    {
+        lock (_gate)
+        {
+            _shunnedUntil[url] = Stopwatch.GetTimestamp() + (long)(Shunned.TotalSeconds * Stopwatch.Frequency);
+        }
+    }
+
+    private static bool IsUnreachable(Exception e, CancellationToken ct) =>
+        e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested);
+
+    private static string Normalize(string url) => url.TrimEnd('/');
+}

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Text;
+using ActorHa.Client;
+using ActorHa.Domain;
+using ActorHa.Launcher;
+using Xunit.Abstractions;
+
+namespace ActorHa.MultiNode.Specs;
+
+/// <summary>
+/// <see cref="ClusterClient"/> and the CLI commands built on it, against three real nodes: keys go to their owners,
+/// and a client that knew a node which is then killed -9 finishes its writes through the survivors, once.
+/// </summary>
+public sealed class ClusterClientSpecs(ITestOutputHelper output)
+{
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
+    private static readonly PartitionMap Map = new(PartitionMap.DefaultPartitionCount);
+
+    [Fact]
+    public async Task A_client_that_knew_only_a_killed_node_finishes_its_write_through_the_survivors_and_the_cli_does_too()
+    {
+        await using var spec = new SpecCluster(output);
+        var cluster = spec.Cluster;
+        try
+        {
+            await spec.Step("three nodes start and every partition gets an owner", async () =>
+            {
+                cluster.StartAll();
+                await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            });
+
+            var (victim, observer, key) = await VictimObserverAndKey(cluster);
+            using var client = new ClusterClient([victim.HttpUrl]);
+
+            await spec.Step($"a client given only {victim.Name} learns every node and sends {key} to its owner, {victim.Name}", async () =>
+            {
+                var put = await client.PutAsync(key, Encoding.UTF8.GetBytes("before"), retryFor: TimeSpan.FromSeconds(30));
+                Assert.True(put.IsSuccess, $"{(int)put.Status} {put.Problem?.Detail}");
+                Assert.Equal(1, put.Value!.Version);
+                Assert.Equal(cluster.Nodes.Select(n => n.HttpUrl).Order(StringComparer.Ordinal), client.Nodes.Order(StringComparer.Ordinal));
+                Assert.Equal(victim.HttpUrl, client.OwnerUrlFor(key));
+            });
+
+            await spec.Step($"kill -9 {victim.Name}: the same client's next write of {key} is acknowledged through a survivor, once", async () =>
+            {
+                cluster.Kill(victim.Index);
+                var put = await client.PutAsync(key, Encoding.UTF8.GetBytes("after"), retryFor: TimeSpan.FromSeconds(30));
+                Assert.True(put.IsSuccess, $"{(int)put.Status} {put.Problem?.Detail}");
+                Assert.Equal(2, put.Value!.Version);
+                var read = await observer.Client.GetAsync(key);
+                Assert.Equal(("after", 2L), (Encoding.UTF8.GetString(read.Value!.Value), read.Value.Version));
+            });
+
+            await spec.Step($"the client's routes follow {key}'s partition to its new owner, a survivor", async () =>
+            {
+                var survivors = cluster.Nodes.Where(n => n != victim).Select(n => n.HttpUrl).ToList();
+                var deadline = DateTime.UtcNow.AddSeconds(20);
+                while (!survivors.Contains(client.OwnerUrlFor(key) ?? "") && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(ClusterClient.RoutesMaxAge);
+                    using var _ = await client.ClusterAsync();
+                }
+
+                Assert.Contains(client.OwnerUrlFor(key), survivors);
+            });
+
+            await spec.Step($"`actorha put` and `get` with --url {victim.Name},{observer.Name} write and read through {observer.Name}", async () =>
+            {
+                var urls = $"{victim.HttpUrl},{observer.HttpUrl}";
+                var put = await Cli("put", key, "from-cli", "--url", urls);
+                Assert.True(put.Exit == 0, put.ToString());
+                Assert.Equal($"{key} version 3 (updated)", put.Stdout.Trim());
+                var get = await Cli("get", key, "--url", urls);
+                Assert.True(get.Exit == 0, get.ToString());
+                Assert.Equal("from-cli", get.Stdout);
+                Assert.Contains("(version 3)", get.Stderr, StringComparison.Ordinal);
+            });
+
+            await spec.Step($"with only {victim.Name}'s URL and no retries, `actorha get` is a one-line error with exit 1", async () =>
+            {
+                var get = await Cli("get", key, "--url", victim.HttpUrl, "--retry-for", "0");
+                Assert.True(get.Exit == 1, get.ToString());
+                Assert.StartsWith($"actorha get: cannot reach {victim.HttpUrl}", get.Stderr, StringComparison.Ordinal);
+                Assert.Single(get.Stderr.Trim().Split('\n'));
+            });
+
+            await spec.Step("a --url that is not an http URL is refused with exit 2 before anything is sent", async () =>
+            {
+                var put = await Cli("put", key, "x", "--url", "127.0.0.1:8081");
+                Assert.True(put.Exit == 2, put.ToString());
+                Assert.Contains("--url must be an http(s) URL", put.Stderr, StringComparison.Ordinal);
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
+    private sealed record CliRun(int Exit, string Stdout, string Stderr)
+    {
+        public override string ToString() => $"exit {Exit}; stdout: {Stdout}; stderr: {Stderr}";
+    }
+
+    /// <summary>Runs the real actorha program (built next to these specs) as a separate process.</summary>
+    private static async Task<CliRun> Cli(params string[] args)
+    {
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(SpecCluster.NodeProgram);
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return new CliRun(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>A node owning some partitions (not the first, whose loss also moves the coordinator), another node, and a key the first owns.</summary>
+    private static async Task<(LocalNode Victim, LocalNode Observer, string Key)> VictimObserverAndKey(LocalCluster cluster)
+    {
+        using var doc = await cluster[1].Client.ClusterAsync();
+        var owners = doc.RootElement.GetProperty("partitions").EnumerateArray()
+            .ToDictionary(p => p.GetProperty("partition").GetInt32(), p => p.GetProperty("owner").GetString() ?? "");
+        var victim = cluster.Nodes.Last(n => owners.Values.Any(o => o.EndsWith($":{n.AkkaPort}", StringComparison.Ordinal)));
+        var observer = cluster.Nodes.First(n => n != victim);
+        var key = Enumerable.Range(0, 10_000).Select(i => $"client-spec/{i}")
+            .First(k => owners[Map.For(k).Value].EndsWith($":{victim.AkkaPort}", StringComparison.Ordinal));
+        return (victim, observer, key);
+    }
+}
