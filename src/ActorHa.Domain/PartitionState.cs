@@ -91,6 +91,11 @@ public sealed class PartitionState
 
     public PartitionState Apply(IPartitionEvent @event)
     {
+        if (@event is Events.WriteRefused refused)
+        {
+            return refused.RequestId is { } refusedId ? new PartitionState(Entries, Recent.Add(refusedId, refused.Reply, RememberedRequests)) : this;
+        }
+
         var current = Find(@event.Key);
         var (entry, reply) = @event switch
         {
@@ -102,13 +107,24 @@ public sealed class PartitionState
         return new PartitionState(Entries.SetItem(@event.Key, entry), recent);
     }
 
+    /// <summary>
+    /// A refusal that depends on the state (the key's version) is recorded when the request has an id: two copies
+    /// of one request can race (a client's retry through another node, and the original still buffered while its
+    /// partition moved), and the later copy must get the refusal too, not be applied because the key has moved on.
+    /// </summary>
+    private static Decision Refuse(string key, long liveVersion, long? expected, Guid? requestId, DateTimeOffset now)
+    {
+        var refused = new Events.WriteRefused(key, liveVersion, expected, now, requestId);
+        return new Decision(requestId is null ? null : refused, refused.Reply);
+    }
+
     private Decision DecidePut(Commands.Put put, DateTimeOffset now)
     {
         var current = Find(put.Key);
         var liveVersion = current is { IsLive: true } ? current.Version : 0;
         if (put.ExpectedVersion is { } expected && expected != liveVersion)
         {
-            return new Decision(null, new Replies.VersionMismatch(put.Key, expected, liveVersion));
+            return Refuse(put.Key, liveVersion, expected, put.RequestId, now);
         }
 
         // Versions continue past a tombstone: a re-created key never reuses a version a reader may have seen.
@@ -124,12 +140,12 @@ public sealed class PartitionState
         var liveVersion = current is { IsLive: true } ? current.Version : 0;
         if (delete.ExpectedVersion is { } expected && expected != liveVersion)
         {
-            return new Decision(null, new Replies.VersionMismatch(delete.Key, expected, liveVersion));
+            return Refuse(delete.Key, liveVersion, expected, delete.RequestId, now);
         }
 
         if (liveVersion == 0)
         {
-            return new Decision(null, new Replies.NotFound(delete.Key));
+            return Refuse(delete.Key, 0, null, delete.RequestId, now);
         }
 
         var version = current!.Version + 1;

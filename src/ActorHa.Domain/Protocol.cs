@@ -50,6 +50,17 @@ public static class Events
     public sealed record ValueWritten(string Key, byte[] Value, long Version, DateTimeOffset At, Guid? RequestId = null) : IPartitionEvent;
 
     public sealed record ValueDeleted(string Key, long Version, DateTimeOffset At, Guid? RequestId = null) : IPartitionEvent;
+
+    /// <summary>
+    /// A write with a request id was refused: a compare-and-set whose version did not match (ExpectedVersion set),
+    /// or a delete of an absent key (ExpectedVersion null). The key does not change (Version is its live version,
+    /// 0 when absent); the refusal is recorded only so that another copy of the same request, arriving later,
+    /// perhaps after the key has reached the expected version, gets the same refusal instead of being applied.
+    /// </summary>
+    public sealed record WriteRefused(string Key, long Version, long? ExpectedVersion, DateTimeOffset At, Guid? RequestId) : IPartitionEvent
+    {
+        public IPartitionReply Reply => ExpectedVersion is { } expected ? new Replies.VersionMismatch(Key, expected, Version) : new Replies.NotFound(Key);
+    }
 }
 
 public static class Replies

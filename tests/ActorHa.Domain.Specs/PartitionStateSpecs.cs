@@ -143,6 +143,43 @@ public sealed class PartitionStateSpecs
     }
 
     [Fact]
+    public void A_refused_request_retried_after_the_key_reached_its_expected_version_is_refused_again_not_applied()
+    {
+        // arrange: a compare-and-set for version 2 refused at version 1, then another client moves the key to 2
+        var id = Guid.NewGuid();
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+        var cas = new Commands.Put("k", V("mine"), ExpectedVersion: 2, RequestId: id);
+        var refusal = s1.Decide(cas, T0);
+        var s2 = s1.Apply(refusal.Event!);
+        var (s3, _) = Run(s2, new Commands.Put("k", V("two")));
+
+        // act: a second copy of the refused request (a retry through another node, or the original, late)
+        var copy = s3.Decide(cas, T0);
+
+        // assert: the refusal changed no key, was remembered, and the copy gets it again
+        Assert.Equal(new Replies.VersionMismatch("k", 2, 1), refusal.Reply);
+        Assert.Equal(1, Assert.IsType<Replies.Found>(s2.Answer(new Queries.Get("k"))).Version);
+        Assert.Null(copy.Event);
+        Assert.Equal(refusal.Reply, copy.Reply);
+        Assert.Equal("two", System.Text.Encoding.UTF8.GetString(Assert.IsType<Replies.Found>(s3.Answer(new Queries.Get("k"))).Value));
+    }
+
+    [Fact]
+    public void A_delete_of_an_absent_key_with_a_request_id_is_remembered_so_a_later_copy_does_not_delete_a_newer_value()
+    {
+        var id = Guid.NewGuid();
+        var delete = new Commands.Delete("k", RequestId: id);
+        var refusal = PartitionState.Empty.Decide(delete, T0);
+        var (s1, _) = Run(PartitionState.Empty.Apply(refusal.Event!), new Commands.Put("k", V("created later")));
+
+        var copy = s1.Decide(delete, T0);
+
+        Assert.Equal(new Replies.NotFound("k"), refusal.Reply);
+        Assert.Null(copy.Event);
+        Assert.Equal(new Replies.NotFound("k"), copy.Reply);
+    }
+
+    [Fact]
     public void A_retried_request_is_answered_with_its_first_outcome_and_applied_once()
     {
         var id = Guid.NewGuid();

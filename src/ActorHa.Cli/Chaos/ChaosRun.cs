@@ -52,6 +52,8 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
         HistoryFile.Write(historyFile, workload.History.OrderBy(o => o.Start));
         var result = workload.Check();
         output.WriteLine($"operations {result.Operations}: ok {result.Ok}, failed {result.Failed}, indeterminate {result.Indeterminate}");
+        var unknownWrites = workload.History.Count(o => o.IsWrite && o.Result == OpResult.Info);
+        output.WriteLine($"writes whose outcome stayed unknown after {workload.RetryUnknownWritesFor.TotalSeconds:0} s of retries with their Idempotency-Key: {unknownWrites}");
         output.WriteLine($"faults injected {faults.Count}: {string.Join(", ", faults.GroupBy(f => f).Select(g => $"{g.Key} {g.Count()}"))}");
         output.WriteLine($"history {historyFile}");
         output.WriteLine($"violations {result.Violations.Count}");

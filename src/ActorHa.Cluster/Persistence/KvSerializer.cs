@@ -16,13 +16,15 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     public const int Id = 4701;
 
     // Persisted: never change their meaning. v1 is still read; v2 adds the request id (and, in snapshots,
-    // the remembered requests) and is what this version writes.
+    // the remembered requests); snapshot v3 also remembers refusals. The last of each is what this version writes.
     public const string WrittenManifestV1 = "kv.written.v1";
     public const string DeletedManifestV1 = "kv.deleted.v1";
     public const string SnapshotManifestV1 = "kv.snapshot.v1";
+    public const string SnapshotManifestV2 = "kv.snapshot.v2";
     public const string WrittenManifest = "kv.written.v2";
     public const string DeletedManifest = "kv.deleted.v2";
-    public const string SnapshotManifest = "kv.snapshot.v2";
+    public const string RefusedManifest = "kv.refused.v1";
+    public const string SnapshotManifest = "kv.snapshot.v3";
 
     // Wire only: must match across the nodes of one cluster (rolling upgrades keep them stable too).
     private const string PutManifest = "cmd.put";
@@ -40,7 +42,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
 
     public static readonly IReadOnlyList<Type> BoundTypes =
     [
-        typeof(Events.ValueWritten), typeof(Events.ValueDeleted), typeof(PartitionState),
+        typeof(Events.ValueWritten), typeof(Events.ValueDeleted), typeof(Events.WriteRefused), typeof(PartitionState),
         typeof(Commands.Put), typeof(Commands.Delete), typeof(Queries.Get), typeof(Queries.ListKeys),
         typeof(Replies.Written), typeof(Replies.Deleted), typeof(Replies.Found), typeof(Replies.NotFound),
         typeof(Replies.VersionMismatch), typeof(Replies.InvalidKey), typeof(Replies.KeyPage), typeof(Replies.Unavailable),
@@ -52,6 +54,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     {
         Events.ValueWritten => WrittenManifest,
         Events.ValueDeleted => DeletedManifest,
+        Events.WriteRefused => RefusedManifest,
         PartitionState => SnapshotManifest,
         Commands.Put => PutManifest,
         Commands.Delete => DeleteManifest,
@@ -87,10 +90,12 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         {
             WrittenManifestV1 => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r)),
             DeletedManifestV1 => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r)),
-            SnapshotManifestV1 => ReadSnapshot(r, withRequests: false),
+            SnapshotManifestV1 => ReadSnapshot(r, withRequests: false, withRefusals: false),
+            SnapshotManifestV2 => ReadSnapshot(r, withRequests: true, withRefusals: false),
             WrittenManifest => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r), ReadOptionalGuid(r)),
             DeletedManifest => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r), ReadOptionalGuid(r)),
-            SnapshotManifest => ReadSnapshot(r, withRequests: true),
+            RefusedManifest => new Events.WriteRefused(r.ReadString(), r.ReadInt64(), ReadOptionalLong(r), ReadTime(r), ReadOptionalGuid(r)),
+            SnapshotManifest => ReadSnapshot(r, withRequests: true, withRefusals: true),
             PutManifest => new Commands.Put(r.ReadString(), ReadBytes(r), ReadOptionalLong(r), ReadOptionalGuid(r)),
             DeleteManifest => new Commands.Delete(r.ReadString(), ReadOptionalLong(r), ReadOptionalGuid(r)),
             GetManifest => new Queries.Get(r.ReadString()),
@@ -116,6 +121,9 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                 break;
             case Events.ValueDeleted e:
                 w.Write(e.Key); w.Write(e.Version); WriteTime(w, e.At); WriteOptionalGuid(w, e.RequestId);
+                break;
+            case Events.WriteRefused e:
+                w.Write(e.Key); w.Write(e.Version); WriteOptionalLong(w, e.ExpectedVersion); WriteTime(w, e.At); WriteOptionalGuid(w, e.RequestId);
                 break;
             case PartitionState s:
                 WriteSnapshot(w, s);
@@ -194,6 +202,12 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                 case Replies.Deleted deleted:
                     w.Write((byte)3); w.Write(deleted.Key); w.Write(deleted.Version);
                     break;
+                case Replies.VersionMismatch mismatch:
+                    w.Write((byte)4); w.Write(mismatch.Key); w.Write(mismatch.CurrentVersion); w.Write(mismatch.ExpectedVersion);
+                    break;
+                case Replies.NotFound notFound:
+                    w.Write((byte)5); w.Write(notFound.Key); w.Write(0L);
+                    break;
                 default:
                     throw new ArgumentException($"Unexpected remembered reply {reply.GetType()}.", nameof(state));
             }
@@ -212,7 +226,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         return (int)Math.Min(entries + (state.Recent.Count * 48L), Array.MaxLength);
     }
 
-    private static PartitionState ReadSnapshot(BinaryReader r, bool withRequests)
+    private static PartitionState ReadSnapshot(BinaryReader r, bool withRequests, bool withRefusals)
     {
         var count = r.ReadInt32();
         var entries = new KeyValuePair<string, Entry>[count];
@@ -237,6 +251,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                     1 => new Replies.Written(key, version, Created: true),
                     2 => new Replies.Written(key, version, Created: false),
                     3 => new Replies.Deleted(key, version),
+                    4 when withRefusals => new Replies.VersionMismatch(key, r.ReadInt64(), version),
+                    5 when withRefusals => new Replies.NotFound(key),
                     _ => throw new SerializationException($"Unknown remembered reply kind {kind}."),
                 }));
             }

@@ -55,7 +55,10 @@ public static class PersistenceSetup
     }
 }
 
-/// <summary>Tags partition events for Akka.Persistence.Query (events-by-tag), without the actor knowing.</summary>
+/// <summary>
+/// Tags partition events for Akka.Persistence.Query (events-by-tag), without the actor knowing. Refusals are not
+/// tagged: they change no key, and a feed of changes should not have to skip them.
+/// </summary>
 public sealed class KvEventTagger : IWriteEventAdapter
 {
     private static readonly System.Collections.Immutable.IImmutableSet<string> Tags =
@@ -63,5 +66,5 @@ public sealed class KvEventTagger : IWriteEventAdapter
 
     public string Manifest(object evt) => string.Empty;
 
-    public object ToJournal(object evt) => new Tagged(evt, Tags);
+    public object ToJournal(object evt) => evt is Events.WriteRefused ? evt : new Tagged(evt, Tags);
 }

@@ -12,9 +12,17 @@ namespace ActorHa.Launcher.Workload;
 /// Jepsen-style clients for a <see cref="LocalCluster"/>: writes, compare-and-sets and reads on a few hot
 /// keys and many cold keys, each through a random node, every operation recorded with its outcome
 /// (ok / fail / info) for <see cref="HistoryChecker"/>. Shared by `actorha chaos` and the multi-node specs.
+/// Every write carries an Idempotency-Key; a write whose outcome is unknown (timeout, lost connection, 503) is
+/// sent again with the same key through another random node until its outcome is known or
+/// <see cref="RetryUnknownWritesFor"/> has passed, and recorded as one operation from its first attempt to its
+/// last answer. The retries make the history stricter, not looser: a write applied twice would leave a version
+/// that no write explains, which the checker reports, where an unknown write would have excused it.
 /// </summary>
 public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyPrefix = "", int hotKeys = 5, int coldKeys = 200)
 {
+    /// <summary>How long a write with an unknown outcome is retried with its Idempotency-Key; zero: not at all.</summary>
+    public TimeSpan RetryUnknownWritesFor { get; init; } = TimeSpan.FromSeconds(10);
+
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly ConcurrentQueue<Operation> _history = new();
 
@@ -62,11 +70,11 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
             Operation op;
             if (roll < 0.35)
             {
-                op = await WriteAsync(http, node, client, OpKind.Put, key, value, null).ConfigureAwait(false);
+                op = await WriteUntilKnownAsync(http, random, client, OpKind.Put, key, value, null).ConfigureAwait(false);
             }
             else if (roll < 0.65)
             {
-                op = await WriteAsync(http, node, client, OpKind.Cas, key, value, lastSeen.GetValueOrDefault(key)).ConfigureAwait(false);
+                op = await WriteUntilKnownAsync(http, random, client, OpKind.Cas, key, value, lastSeen.GetValueOrDefault(key)).ConfigureAwait(false);
             }
             else
             {
@@ -91,12 +99,33 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
         }
     }
 
-    private async Task<Operation> WriteAsync(HttpClient http, LocalNode node, int client, OpKind kind, string key, string value, long? expected)
+    /// <summary>One write, through random nodes, until its outcome is known or the retry window has passed.</summary>
+    private async Task<Operation> WriteUntilKnownAsync(HttpClient http, Random random, int client, OpKind kind, string key, string value, long? expected)
+    {
+        // Values are unique per workload (client and sequence number), so they make unique keys too.
+        var idempotencyKey = $"{seed}/{value}";
+        var start = _clock.ElapsedTicks;
+        var started = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            var node = cluster.Nodes[random.Next(cluster.Nodes.Count)];
+            var op = await WriteAsync(http, node, client, kind, key, value, expected, idempotencyKey).ConfigureAwait(false);
+            if (op.Result != OpResult.Info || Stopwatch.GetElapsedTime(started) >= RetryUnknownWritesFor)
+            {
+                return op with { Start = start };
+            }
+
+            await Task.Delay(random.Next(100, 250), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Operation> WriteAsync(HttpClient http, LocalNode node, int client, OpKind kind, string key, string value, long? expected, string idempotencyKey)
     {
         var start = _clock.ElapsedTicks;
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Put, $"{node.HttpUrl}/{ActorHaClient.KeyPath(key)}") { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(value)) };
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey);
             if (kind == OpKind.Cas)
             {
                 request.Headers.TryAddWithoutValidation(expected == 0 ? "If-None-Match" : "If-Match", expected == 0 ? "*" : $"\"{expected}\"");

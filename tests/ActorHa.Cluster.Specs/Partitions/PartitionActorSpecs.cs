@@ -284,6 +284,31 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
+    public void A_refused_compare_and_set_is_refused_again_when_a_copy_arrives_after_a_restart_and_the_key_moved_on()
+    {
+        // arrange: a compare-and-set for version 2 refused at version 1, then the partition restarts
+        var partition = StartPartition();
+        partition.Tell(new Commands.Put("k", V("one")));
+        ExpectMsg(new Replies.Written("k", 1, Created: true));
+        var cas = new Commands.Put("k", V("mine"), ExpectedVersion: 2, RequestId: Guid.NewGuid());
+        partition.Tell(cas);
+        ExpectMsg(new Replies.VersionMismatch("k", 2, 1));
+        StopAndWait(partition);
+        var recovered = StartPartition();
+        recovered.Tell(new Commands.Put("k", V("two")));
+        ExpectMsg(new Replies.Written("k", 2, Created: false));
+
+        // act: a copy of the refused request, e.g. the original delayed while its partition moved
+        recovered.Tell(cas);
+
+        // assert: refused as the first time, and the key keeps the other client's value
+        ExpectMsg(new Replies.VersionMismatch("k", 2, 1));
+        recovered.Tell(new Queries.Get("k"));
+        var found = ExpectMsg<Replies.Found>();
+        Assert.Equal(("two", 2L), (Encoding.UTF8.GetString(found.Value), found.Version));
+    }
+
+    [Fact]
     public void A_partition_offers_itself_to_its_node_once_recovered_and_withdraws_when_told_to_stop()
     {
         // arrange

@@ -16,6 +16,8 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         new Events.ValueWritten("k", [4], 2, At, Guid.Parse("0b9d6a1e-3c52-4f0e-9a57-2f1d2b6c9e11")),
         new Events.ValueDeleted("k", 8, At),
         new Events.ValueDeleted("k", 9, At, Guid.Parse("5e0c7f7a-86a4-4c8e-8f43-6a2b7bbd0c21")),
+        new Events.WriteRefused("k", 3, 5, At, Guid.Parse("9a7e3c1d-0f4b-4d6a-b1e2-7c8d9e0f1a2b")),
+        new Events.WriteRefused("gone", 0, null, At, Guid.Parse("1b2c3d4e-5f60-4718-9a0b-c1d2e3f40516")),
         new Commands.Put("k", [9], null),
         new Commands.Put("k", [9], 0, Guid.NewGuid()),
         new Commands.Delete("k", 4),
@@ -55,7 +57,8 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
 
         Assert.Equal("kv.written.v2", serializer.Manifest(new Events.ValueWritten("k", [], 1, At)));
         Assert.Equal("kv.deleted.v2", serializer.Manifest(new Events.ValueDeleted("k", 1, At)));
-        Assert.Equal("kv.snapshot.v2", serializer.Manifest(PartitionState.Empty));
+        Assert.Equal("kv.refused.v1", serializer.Manifest(new Events.WriteRefused("k", 1, 2, At, Guid.NewGuid())));
+        Assert.Equal("kv.snapshot.v3", serializer.Manifest(PartitionState.Empty));
         Assert.Equal(KvSerializer.Id, serializer.Identifier);
     }
 
@@ -80,7 +83,9 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
             .Apply(new Events.ValueWritten("a", [1], 1, At, Guid.NewGuid()))
             .Apply(new Events.ValueWritten("b", [2, 2], 1, At))
             .Apply(new Events.ValueWritten("b", [3], 2, At.AddSeconds(1), Guid.NewGuid()))
-            .Apply(new Events.ValueDeleted("a", 2, At.AddSeconds(2), Guid.NewGuid()));
+            .Apply(new Events.ValueDeleted("a", 2, At.AddSeconds(2), Guid.NewGuid()))
+            .Apply(new Events.WriteRefused("b", 2, 7, At.AddSeconds(3), Guid.NewGuid()))
+            .Apply(new Events.WriteRefused("c", 0, null, At.AddSeconds(4), Guid.NewGuid()));
         var serializer = Sys.Serialization.FindSerializerFor(state);
 
         var back = (PartitionState)Sys.Serialization.Deserialize(serializer.ToBinary(state), serializer.Identifier, KvSerializer.SnapshotManifest);
@@ -93,8 +98,9 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
             Assert.Equal(entry.Value, other.Value);
         }
 
-        Assert.Equal(3, back.Recent.Count);
+        Assert.Equal(5, back.Recent.Count);
         Assert.Equal(state.Recent.InOrder, back.Recent.InOrder);
+        Assert.Equal([new Replies.VersionMismatch("b", 7, 2), new Replies.NotFound("c")], back.Recent.InOrder.Skip(3).Select(r => r.Reply));
     }
 
     [Fact]
@@ -107,6 +113,21 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
 
         Assert.Equal(3, state.Entries["k"].Version);
         Assert.Equal(0, state.Recent.Count);
+    }
+
+    [Fact]
+    public void A_v2_snapshot_with_a_remembered_write_still_reads_back()
+    {
+        // The v1 bytes above, then one remembered request as version 2 wrote it: request id
+        // 00112233-4455-6677-8899-aabbccddeeff, kind 1 (created), "k", version 3.
+        var stored = Convert.FromHexString(
+            "01000000016B010000000703000000000000007BE897B69A0100007BE897B69A01000000"
+            + "01000000" + "33221100554477668899AABBCCDDEEFF" + "01" + "016B" + "0300000000000000");
+
+        var state = (PartitionState)Sys.Serialization.Deserialize(stored, KvSerializer.Id, KvSerializer.SnapshotManifestV2);
+
+        Assert.Equal(3, state.Entries["k"].Version);
+        Assert.Equal(new Replies.Written("k", 3, Created: true), state.Recent.Find(Guid.Parse("00112233-4455-6677-8899-aabbccddeeff")));
     }
 
     [Fact]
