@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using ActorHa.Client;
-using ActorHa.Domain;
 using ActorHa.Launcher;
 using Xunit.Abstractions;
 
@@ -14,7 +13,6 @@ namespace ActorHa.MultiNode.Specs;
 public sealed class ClusterClientSpecs(ITestOutputHelper output)
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
-    private static readonly PartitionMap Map = new(PartitionMap.DefaultPartitionCount);
 
     [Fact]
     public async Task A_client_that_knew_only_a_killed_node_finishes_its_write_through_the_survivors_and_the_cli_does_too()
@@ -29,7 +27,7 @@ public sealed class ClusterClientSpecs(ITestOutputHelper output)
                 await cluster.WaitUntilReadyAsync(ReadyTimeout);
             });
 
-            var (victim, observer, key) = await VictimObserverAndKey(cluster);
+            var (victim, observer, key) = await SpecCluster.VictimObserverAndKey(cluster, "client-spec/");
             using var client = new ClusterClient([victim.HttpUrl]);
 
             await spec.Step($"a client given only {victim.Name} learns every node and sends {key} to its owner, {victim.Name}", async () =>
@@ -124,18 +122,5 @@ public sealed class ClusterClientSpecs(ITestOutputHelper output)
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
         return new CliRun(process.ExitCode, await stdout, await stderr);
-    }
-
-    /// <summary>A node owning some partitions (not the first, whose loss also moves the coordinator), another node, and a key the first owns.</summary>
-    private static async Task<(LocalNode Victim, LocalNode Observer, string Key)> VictimObserverAndKey(LocalCluster cluster)
-    {
-        using var doc = await cluster[1].Client.ClusterAsync();
-        var owners = doc.RootElement.GetProperty("partitions").EnumerateArray()
-            .ToDictionary(p => p.GetProperty("partition").GetInt32(), p => p.GetProperty("owner").GetString() ?? "");
-        var victim = cluster.Nodes.Last(n => owners.Values.Any(o => o.EndsWith($":{n.AkkaPort}", StringComparison.Ordinal)));
-        var observer = cluster.Nodes.First(n => n != victim);
-        var key = Enumerable.Range(0, 10_000).Select(i => $"client-spec/{i}")
-            .First(k => owners[Map.For(k).Value].EndsWith($":{victim.AkkaPort}", StringComparison.Ordinal));
-        return (victim, observer, key);
     }
 }

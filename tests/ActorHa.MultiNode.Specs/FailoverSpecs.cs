@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using ActorHa.Client;
-using ActorHa.Domain;
 using ActorHa.Launcher;
 using Xunit.Abstractions;
 
@@ -13,7 +12,6 @@ namespace ActorHa.MultiNode.Specs;
 public sealed class FailoverSpecs(ITestOutputHelper output)
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
-    private static readonly PartitionMap Map = new(32);
 
     [Fact]
     public async Task A_request_for_a_partition_of_a_dead_node_gets_503_with_Retry_After_until_the_partition_moves()
@@ -31,7 +29,7 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
         {
             cluster.StartAll();
             await cluster.WaitUntilReadyAsync(ReadyTimeout);
-            var (victim, observer, key) = await VictimObserverAndKey(cluster);
+            var (victim, observer, key) = await SpecCluster.VictimObserverAndKey(cluster, "failover-spec/");
             // The first write of a fresh process may take longer than this short timeout: retry it as a client would.
             var put = await observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("before"));
             for (var attempt = 0; !put.IsSuccess && attempt < 50; attempt++)
@@ -97,7 +95,7 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
         {
             cluster.StartAll();
             await cluster.WaitUntilReadyAsync(ReadyTimeout);
-            var (leaver, _, _) = await VictimObserverAndKey(cluster);
+            var (leaver, _, _) = await SpecCluster.VictimObserverAndKey(cluster, "failover-spec/");
             var clients = cluster.Nodes.Where(n => n != leaver).ToList();
             var acked = new ConcurrentDictionary<string, long>();
             var failures = new ConcurrentBag<string>();
@@ -162,7 +160,7 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
         {
             cluster.StartAll();
             await cluster.WaitUntilReadyAsync(ReadyTimeout);
-            var (frozen, observer, key) = await VictimObserverAndKey(cluster);
+            var (frozen, observer, key) = await SpecCluster.VictimObserverAndKey(cluster, "failover-spec/");
             var first = await frozen.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-old"));
             Assert.True(first.IsSuccess);
 
@@ -235,18 +233,5 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
             spec.DumpLogs();
             throw;
         }
-    }
-
-    /// <summary>A node owning partitions, another node, and a key whose partition the first owns.</summary>
-    private static async Task<(LocalNode Victim, LocalNode Observer, string Key)> VictimObserverAndKey(LocalCluster cluster)
-    {
-        using var doc = await cluster[1].Client.ClusterAsync();
-        var owners = doc.RootElement.GetProperty("partitions").EnumerateArray()
-            .ToDictionary(p => p.GetProperty("partition").GetInt32(), p => p.GetProperty("owner").GetString() ?? "");
-        var victim = cluster.Nodes.Last(n => owners.Values.Any(o => o.EndsWith($":{n.AkkaPort}", StringComparison.Ordinal)));
-        var observer = cluster.Nodes.First(n => n != victim);
-        var key = Enumerable.Range(0, 10_000).Select(i => $"failover-spec/{i}")
-            .First(k => owners[Map.For(k).Value].EndsWith($":{victim.AkkaPort}", StringComparison.Ordinal));
-        return (victim, observer, key);
     }
 }

@@ -139,6 +139,23 @@ public sealed class SpecCluster : IAsyncDisposable
         };
     }
 
+    /// <summary>
+    /// A node owning some partitions (the last such, so not the first node, whose loss also moves the sharding
+    /// coordinator), another node to observe from, and a key with <paramref name="keyPrefix"/> that the first owns.
+    /// </summary>
+    public static async Task<(LocalNode Victim, LocalNode Observer, string Key)> VictimObserverAndKey(LocalCluster cluster, string keyPrefix)
+    {
+        using var doc = await cluster[1].Client.ClusterAsync();
+        var owners = doc.RootElement.GetProperty("partitions").EnumerateArray()
+            .ToDictionary(p => p.GetProperty("partition").GetInt32(), p => p.GetProperty("owner").GetString() ?? "");
+        var victim = cluster.Nodes.Last(n => owners.Values.Any(o => o.EndsWith($":{n.AkkaPort}", StringComparison.Ordinal)));
+        var observer = cluster.Nodes.First(n => n != victim);
+        var map = new ActorHa.Domain.PartitionMap(owners.Count);
+        var key = Enumerable.Range(0, 10_000).Select(i => $"{keyPrefix}{i}")
+            .First(k => owners[map.For(k).Value].EndsWith($":{victim.AkkaPort}", StringComparison.Ordinal));
+        return (victim, observer, key);
+    }
+
     /// <summary>A barrier condition: the role's process has exited (it was downed and shut itself down).</summary>
     public static Task<bool> HasExited(LocalNode node, CancellationToken ct) => Task.FromResult(!node.IsRunning);
 
