@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using ActorHa.Cluster;
 using ActorHa.Domain;
@@ -201,24 +202,49 @@ public static class KvEndpoints
     }
 
     /// <summary>Reads at most maxBytes; null when the body is larger (checked before reading when Content-Length says so).</summary>
+    /// <summary>The request body, or null when it is larger than <paramref name="maxBytes"/>.</summary>
     private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken ct)
     {
-        if (request.ContentLength > maxBytes)
+        if (request.ContentLength is { } length)
         {
-            return null;
-        }
-
-        using var buffer = new MemoryStream(request.ContentLength is { } length ? (int)length : 256);
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > maxBytes)
+            if (length > maxBytes)
             {
                 return null;
             }
 
-            buffer.Write(chunk, 0, read);
+            // The usual case: read straight into an array of the declared size. (A 16 KB chunk per request was
+            // the largest allocation of a write: ~16 MB/s per node under load.) Kestrel itself refuses a body
+            // that is shorter or longer than its Content-Length.
+            var value = new byte[length];
+            var filled = 0;
+            int read;
+            while (filled < value.Length && (read = await request.Body.ReadAsync(value.AsMemory(filled), ct)) > 0)
+            {
+                filled += read;
+            }
+
+            return filled == value.Length ? value : value[..filled];
+        }
+
+        // Chunked: no length to trust, so read through a pooled chunk and stop past the limit.
+        using var buffer = new MemoryStream(256);
+        var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > maxBytes)
+                {
+                    return null;
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
         }
 
         return buffer.ToArray();

@@ -202,6 +202,30 @@ public abstract class KvApiSpecs(NodeFixture node)
         Assert.Equal(1, (await node.Client.GetAsync(key)).Version);
     }
 
+    [Theory]
+    [InlineData(true, 0)]
+    [InlineData(false, 0)]
+    [InlineData(true, 40_000)]
+    [InlineData(false, 40_000)]
+    public async Task A_body_with_or_without_a_content_length_is_stored_byte_for_byte(bool chunked, int size)
+    {
+        // arrange: a value spanning several reads (or none at all), every byte different from its neighbours
+        var key = NewKey();
+        var value = Enumerable.Range(0, size).Select(i => (byte)(i * 31 + (i >> 8))).ToArray();
+        var content = new StreamContent(new MemoryStream(value));
+        content.Headers.ContentLength = chunked ? null : size;
+        var request = new HttpRequestMessage(HttpMethod.Put, ActorHaClient.KeyPath(key)) { Content = content };
+        request.Headers.TransferEncodingChunked = chunked;
+
+        // act
+        using var response = await node.Http.SendAsync(request);
+        var read = await node.Client.GetAsync(key);
+
+        // assert
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(value, read.Value!.Value);
+    }
+
     [Fact]
     public async Task A_chunked_body_over_the_limit_is_413_too()
     {
