@@ -74,6 +74,22 @@ public sealed class ClusterClientSpecs(ITestOutputHelper output)
                 Assert.Contains("(version 3)", get.Stderr, StringComparison.Ordinal);
             });
 
+            await spec.Step($"`actorha status` through {victim.Name} and {observer.Name} lists the survivors and the partitions they own", async () =>
+            {
+                var status = await Cli("status", "--url", $"{victim.HttpUrl},{observer.HttpUrl}");
+                Assert.True(status.Exit == 0, status.ToString());
+                foreach (var survivor in cluster.Nodes.Where(n => n != victim))
+                {
+                    Assert.Contains($" {survivor.HttpUrl} ", status.Stdout, StringComparison.Ordinal);
+                }
+
+                Assert.DoesNotContain(victim.HttpUrl, status.Stdout, StringComparison.Ordinal);
+                Assert.Contains("partitions: 32", status.Stdout, StringComparison.Ordinal);
+                var json = await Cli("status", "--url", observer.HttpUrl, "--json");
+                using var doc = System.Text.Json.JsonDocument.Parse(json.Stdout);
+                Assert.Equal(32, doc.RootElement.GetProperty("partitions").GetArrayLength());
+            });
+
             await spec.Step($"with only {victim.Name}'s URL and no retries, `actorha get` is a one-line error with exit 1", async () =>
             {
                 var get = await Cli("get", key, "--url", victim.HttpUrl, "--retry-for", "0");

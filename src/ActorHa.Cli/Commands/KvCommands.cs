@@ -73,11 +73,12 @@ public static class KvCommands
                 + (list.Next is null ? "" : $"{Environment.NewLine}(more: --after '{list.Next}')"));
         }));
 
-        var status = new Command("status", "Show members and partition owners as JSON, from the first node that answers.") { url };
+        var json = new Option<bool>("--json") { Description = "Print /v1/cluster as JSON instead of a summary." };
+        var status = new Command("status", "Show members and which node owns which partitions, from the first node that answers.") { url, json };
         status.SetAction((parse, ct) => Run("status", parse, url, null, async (client, _) =>
         {
             using var doc = await client.ClusterAsync(ct);
-            Console.WriteLine(JsonSerializer.Serialize(doc.RootElement, Indented));
+            Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(doc.RootElement, Indented) : StatusReport.Format(doc.RootElement));
             return 0;
         }));
 
