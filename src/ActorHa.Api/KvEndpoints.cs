@@ -202,7 +202,6 @@ public static class KvEndpoints
     }
 
     /// <summary>Reads at most maxBytes; null when the body is larger (checked before reading when Content-Length says so).</summary>
-    /// <summary>The request body, or null when it is larger than <paramref name="maxBytes"/>.</summary>
     private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken ct)
     {
         if (request.ContentLength is { } length)

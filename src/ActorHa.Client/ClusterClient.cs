@@ -12,6 +12,11 @@ namespace ActorHa.Client;
 /// answered with its first outcome and applied once. Routes are only a shortcut: any node serves any key, so a
 /// stale route costs a hop, never a wrong answer. Safe for concurrent use.
 /// </summary>
+/// <remarks>
+/// A failed call throws <see cref="HttpRequestException"/>: no node could be connected to, so nothing was applied;
+/// or its subclass <see cref="OutcomeUnknownException"/>: something was sent and no answer came, so a write may
+/// have been applied (resend it with the same idempotency key to find out).
+/// </remarks>
 public sealed class ClusterClient : IDisposable
 {
     /// <summary>How long routes are trusted before they are fetched again (partitions move on failover and rebalance).</summary>
@@ -23,6 +28,9 @@ public sealed class ClusterClient : IDisposable
     // A failover takes about a second and a half; polling five times a second finds the moved partition promptly.
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
 
+    // Routes are a shortcut: a refresh that takes longer than this is abandoned, not waited for.
+    private static readonly TimeSpan RefreshTimeout = TimeSpan.FromSeconds(2);
+
     private readonly TimeSpan _timeout;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (HttpClient Http, ActorHaClient Client)> _nodes = new(StringComparer.Ordinal);
@@ -31,6 +39,7 @@ public sealed class ClusterClient : IDisposable
     private OwnerRoutes? _routes;
     private long _routesAt;
     private int _next;
+    private Task? _refreshing;
 
     /// <param name="seeds">One or more nodes' HTTP URLs; the others are learned from the cluster.</param>
     /// <param name="timeout">One HTTP attempt's timeout.</param>
@@ -83,26 +92,29 @@ public sealed class ClusterClient : IDisposable
     public Task<Outcome<KeyList>> ListAsync(string? prefix = null, int? limit = null, string? after = null, TimeSpan? retryFor = null, CancellationToken ct = default) =>
         SendAsync(null, (node, c) => node.ListAsync(prefix, limit, after, c), retryFor, ct);
 
-    /// <summary>/v1/cluster from the first node that answers.</summary>
+    /// <summary>/v1/cluster from the first node that answers with one.</summary>
+    /// <exception cref="HttpRequestException">No node answered with a cluster view.</exception>
     public async Task<JsonDocument> ClusterAsync(CancellationToken ct = default)
     {
-        HttpRequestException? last = null;
+        Exception? last = null;
         foreach (var url in Candidates(null))
         {
+            JsonDocument? doc = null;
             try
             {
-                var doc = await Node(url).ClusterAsync(ct).ConfigureAwait(false);
+                doc = await Node(url).ClusterAsync(ct).ConfigureAwait(false);
                 Learn(doc);
                 return doc;
             }
-            catch (Exception e) when (IsUnreachable(e, ct))
+            catch (Exception e) when (IsUnreachable(e, ct) || IsNotAClusterView(e))
             {
+                doc?.Dispose();
                 Shun(url);
-                last = e as HttpRequestException ?? new HttpRequestException($"{url} did not answer in time", e);
+                last = e;
             }
         }
 
-        throw new HttpRequestException($"no node answered ({string.Join(", ", Nodes)}): {last?.Message}", last);
+        throw new HttpRequestException($"no node answered with a cluster view ({string.Join(", ", Nodes)}): {last?.Message}", last);
     }
 
     public void Dispose()
@@ -119,54 +131,75 @@ public sealed class ClusterClient : IDisposable
     }
 
     /// <summary>
-    /// One request, tried on the key's owner first and then on the other nodes, until an answer other than 503
-    /// arrives or <paramref name="retryFor"/> (default 10 s) has passed. Past the window, the last 503 is returned
-    /// or the last connection failure is thrown.
+    /// One request, tried on the key's owner first and then on the other nodes, round after round, until an answer
+    /// other than 503 arrives or <paramref name="retryFor"/> (default 10 s) has passed; a window of zero tries each
+    /// known node once. The whole call ends within the window plus one attempt's timeout, however many nodes hang.
+    /// Past the window the last 503 is returned; without one, <see cref="OutcomeUnknownException"/> is thrown when
+    /// some attempt may have reached a node (a timeout, a connection lost after sending), and
+    /// <see cref="HttpRequestException"/> when none could connect.
     /// </summary>
     private async Task<Outcome<T>> SendAsync<T>(string? key, Func<ActorHaClient, CancellationToken, Task<Outcome<T>>> send, TimeSpan? retryFor, CancellationToken ct)
     {
         var window = retryFor ?? TimeSpan.FromSeconds(10);
         var started = Stopwatch.GetTimestamp();
-        await RefreshRoutesIfStaleAsync(ct).ConfigureAwait(false);
-        while (true)
+        using var overall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        overall.CancelAfter(window + _timeout);
+        var token = overall.Token;
+        Outcome<T>? unavailable = null;
+        Exception? failure = null;
+        var maybeDelivered = false;
+        try
         {
-            Outcome<T>? unavailable = null;
-            Exception? failure = null;
-            foreach (var url in Candidates(key))
+            await RefreshRoutesIfStaleAsync(token).ConfigureAwait(false);
+            while (true)
             {
-                try
+                foreach (var url in Candidates(key))
                 {
-                    var outcome = await send(Node(url), ct).ConfigureAwait(false);
-                    if (outcome.Status != HttpStatusCode.ServiceUnavailable)
+                    try
                     {
-                        return outcome;
-                    }
+                        var outcome = await send(Node(url), token).ConfigureAwait(false);
+                        if (outcome.Status != HttpStatusCode.ServiceUnavailable)
+                        {
+                            return outcome;
+                        }
 
-                    // The partition is moving or this node lost its lease on it: another node may already know the new owner.
-                    unavailable = outcome;
+                        // The partition is moving, or this node lost its lease on it: another node may already serve it.
+                        unavailable = outcome;
+                    }
+                    catch (Exception e) when (IsUnreachable(e, ct))
+                    {
+                        // Refused, reset or timed out. A write that may have arrived is safe to resend: it carries its idempotency key.
+                        Shun(url);
+                        failure = e;
+                        maybeDelivered |= !CouldNotConnect(e);
+                        token.ThrowIfCancellationRequested();
+                    }
+                }
+
+                if (Stopwatch.GetElapsedTime(started) >= window)
+                {
                     break;
                 }
-                catch (Exception e) when (IsUnreachable(e, ct))
-                {
-                    // Refused, reset or timed out: for a write the outcome is unknown, which its idempotency key makes safe to retry.
-                    Shun(url);
-                    failure = e;
-                }
+
+                await Task.Delay(RetryDelay, token).ConfigureAwait(false);
+                await RefreshRoutesAsync(token).ConfigureAwait(false);
             }
-
-            if (Stopwatch.GetElapsedTime(started) >= window)
-            {
-                if (unavailable is not null)
-                {
-                    return unavailable;
-                }
-
-                throw failure as HttpRequestException ?? new HttpRequestException($"no node answered ({string.Join(", ", Nodes)})", failure);
-            }
-
-            await Task.Delay(RetryDelay, ct).ConfigureAwait(false);
-            await RefreshRoutesAsync(ct).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // The overall deadline: whatever was in flight may have arrived.
+            maybeDelivered = true;
+        }
+
+        if (unavailable is not null)
+        {
+            return unavailable;
+        }
+
+        var nodes = string.Join(", ", Nodes);
+        throw maybeDelivered
+            ? new OutcomeUnknownException($"no answer from {nodes} within {window.TotalSeconds:0.#} s; a write may or may not have been applied", failure)
+            : new HttpRequestException($"cannot connect to {nodes}: {failure?.Message}", failure);
     }
 
     /// <summary>The owner of <paramref name="key"/>'s partition first, then every other node in turn, nodes that failed lately last.</summary>
@@ -187,28 +220,44 @@ public sealed class ClusterClient : IDisposable
         }
     }
 
-    private async Task RefreshRoutesIfStaleAsync(CancellationToken ct)
+    private Task RefreshRoutesIfStaleAsync(CancellationToken ct) =>
+        Volatile.Read(ref _routes) is null || Stopwatch.GetElapsedTime(Interlocked.Read(ref _routesAt)) > RoutesMaxAge
+            ? RefreshRoutesAsync(ct)
+            : Task.CompletedTask;
+
+    /// <summary>
+    /// Fetches members and owners from any node, at most one fetch at a time for all callers and at most
+    /// <see cref="RefreshTimeout"/> long; without an answer the old routes stay (requests then go anywhere).
+    /// </summary>
+    private async Task RefreshRoutesAsync(CancellationToken ct)
     {
-        if (Volatile.Read(ref _routes) is null || Stopwatch.GetElapsedTime(Interlocked.Read(ref _routesAt)) > RoutesMaxAge)
+        Task refresh;
+        lock (_gate)
         {
-            await RefreshRoutesAsync(ct).ConfigureAwait(false);
+            _refreshing ??= FetchRoutesAsync();
+            refresh = _refreshing;
         }
+
+        await refresh.WaitAsync(ct).ConfigureAwait(false);
     }
 
-    /// <summary>Fetches members and owners from any node; without an answer the old routes stay (requests then go anywhere).</summary>
-    private async Task RefreshRoutesAsync(CancellationToken ct)
+    private async Task FetchRoutesAsync()
     {
         try
         {
-            using var doc = await ClusterAsync(ct).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(RefreshTimeout);
+            using var doc = await ClusterAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (HttpRequestException)
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
         {
-            // No node reachable right now: the request itself will report that.
+            // No node answered in time: the request itself will find out which nodes it can reach.
         }
-        catch (JsonException)
+        finally
         {
-            // Not an ActorHa node, or a partial answer: keep the old routes.
+            lock (_gate)
+            {
+                _refreshing = null;
+            }
         }
     }
 
@@ -269,7 +318,18 @@ public sealed class ClusterClient : IDisposable
     }
 
     private static bool IsUnreachable(Exception e, CancellationToken ct) =>
-        e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested);
+        e is HttpRequestException || (e is OperationCanceledException && !ct.IsCancellationRequested);
+
+    /// <summary>The request never reached the node: nothing can have been applied.</summary>
+    private static bool CouldNotConnect(Exception e) =>
+        e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };
+
+    /// <summary>An answer that is not ActorHa's /v1/cluster (another service on that port, a proxy's error page).</summary>
+    private static bool IsNotAClusterView(Exception e) =>
+        e is JsonException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException or FormatException;
 
     private static string Normalize(string url) => url.TrimEnd('/');
 }
+
+/// <summary>A request was sent but no answer came back in time: a write may or may not have been applied.</summary>
+public sealed class OutcomeUnknownException(string message, Exception? inner) : HttpRequestException(message, inner);

@@ -94,7 +94,7 @@ public sealed class ClusterClientSpecs(ITestOutputHelper output)
             {
                 var get = await Cli("get", key, "--url", victim.HttpUrl, "--retry-for", "0");
                 Assert.True(get.Exit == 1, get.ToString());
-                Assert.StartsWith($"actorha get: cannot reach {victim.HttpUrl}", get.Stderr, StringComparison.Ordinal);
+                Assert.StartsWith($"actorha get: cannot connect to {victim.HttpUrl}", get.Stderr, StringComparison.Ordinal);
                 Assert.Single(get.Stderr.Trim().Split('\n'));
             });
 

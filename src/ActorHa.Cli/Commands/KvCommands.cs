@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net;
 using System.Text;
 using System.Text.Json;
 using ActorHa.Client;
@@ -35,8 +36,9 @@ public static class KvCommands
             var text = parse.GetValue(value)!;
             var bytes = text == "-" ? await ReadStdinAsync(ct) : Encoding.UTF8.GetBytes(text);
             var expected = parse.GetValue(createOnly) ? 0 : parse.GetValue(ifMatch);
-            var outcome = await client.PutAsync(parse.GetValue(key)!, bytes, expected, parse.GetValue(idempotencyKey), window, ct);
-            return Report(outcome, kv => $"{kv.Key} version {kv.Version} ({((int)outcome.Status == 201 ? "created" : "updated")})");
+            var id = parse.GetValue(idempotencyKey) ?? Guid.NewGuid().ToString();
+            return await WriteAsync("put", id, () => client.PutAsync(parse.GetValue(key)!, bytes, expected, id, window, ct),
+                outcome => $"{outcome.Value!.Key} version {outcome.Value.Version} ({((int)outcome.Status == 201 ? "created" : "updated")})");
         }));
 
         var get = new Command("get", "Read a value; prints it to stdout and its version to stderr.") { key, url, retryFor };
@@ -57,8 +59,9 @@ public static class KvCommands
         var del = new Command("del", "Delete a key.") { key, url, ifMatch, retryFor, idempotencyKey };
         del.SetAction((parse, ct) => Run("del", parse, url, retryFor, async (client, window) =>
         {
-            var outcome = await client.DeleteAsync(parse.GetValue(key)!, parse.GetValue(ifMatch), parse.GetValue(idempotencyKey), window, ct);
-            return Report(outcome, kv => $"{kv.Key} deleted at version {kv.Version}");
+            var id = parse.GetValue(idempotencyKey) ?? Guid.NewGuid().ToString();
+            return await WriteAsync("del", id, () => client.DeleteAsync(parse.GetValue(key)!, parse.GetValue(ifMatch), id, window, ct),
+                outcome => $"{outcome.Value!.Key} deleted at version {outcome.Value.Version}");
         }));
 
         var prefix = new Option<string?>("--prefix") { Description = "Only keys starting with this." };
@@ -83,7 +86,17 @@ public static class KvCommands
         }));
 
         var ready = new Command("ready", "Exit 0 if the (first) node at --url is ready (member Up, shard region registered), else 1. For health checks.") { url };
-        ready.SetAction(async (parse, ct) => await ActorHaClient.For(Urls(parse, url)[0]).IsReadyAsync(ct) ? 0 : 1);
+        ready.SetAction(async (parse, ct) =>
+        {
+            var urls = Urls(parse, url);
+            if (urls.Count == 0 || !IsHttpUrl(urls[0]))
+            {
+                await Console.Error.WriteLineAsync($"actorha ready: --url must be an http(s) URL such as http://127.0.0.1:8081, not '{urls.FirstOrDefault()}'.");
+                return 2;
+            }
+
+            return await ActorHaClient.For(urls[0]).IsReadyAsync(ct) ? 0 : 1;
+        });
 
         return [put, get, del, ls, status, ready];
     }
@@ -118,14 +131,38 @@ public static class KvCommands
         {
             return await action(client, window);
         }
-        catch (HttpRequestException e)
+        catch (OutcomeUnknownException e)
         {
-            await Console.Error.WriteLineAsync($"actorha {command}: cannot reach {string.Join(", ", client.Nodes)}: {e.Message}");
+            await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}");
             return 1;
         }
-        catch (TaskCanceledException e) when (e.InnerException is TimeoutException)
+        catch (HttpRequestException e)
         {
-            await Console.Error.WriteLineAsync($"actorha {command}: no node answered in time; a write's outcome is unknown (retry it with the same --idempotency-key)");
+            await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>
+    /// A write whose outcome the client could not learn (no answer, or 503 until the window closed) is reported
+    /// with its idempotency key: resending it with that key applies it at most once and tells what happened.
+    /// </summary>
+    private static async Task<int> WriteAsync(string command, string id, Func<Task<Outcome<KeyVersion>>> send, Func<Outcome<KeyVersion>, string> success)
+    {
+        try
+        {
+            var outcome = await send();
+            var exit = Report(outcome, _ => success(outcome));
+            if (outcome.Status == HttpStatusCode.ServiceUnavailable)
+            {
+                await Console.Error.WriteLineAsync($"actorha {command}: the outcome is unknown; to find out, resend it with --idempotency-key {id}");
+            }
+
+            return exit;
+        }
+        catch (OutcomeUnknownException e)
+        {
+            await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}; to find out, resend it with --idempotency-key {id}");
             return 1;
         }
     }

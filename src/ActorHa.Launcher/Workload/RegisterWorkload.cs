@@ -24,6 +24,7 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
     public TimeSpan RetryUnknownWritesFor { get; init; } = TimeSpan.FromSeconds(10);
 
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly string _run = Guid.NewGuid().ToString("N");
     private readonly ConcurrentQueue<Operation> _history = new();
 
     public IReadOnlyCollection<Operation> History => _history;
@@ -102,8 +103,9 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
     /// <summary>One write, through random nodes, until its outcome is known or the retry window has passed.</summary>
     private async Task<Operation> WriteUntilKnownAsync(HttpClient http, Random random, int client, OpKind kind, string key, string value, long? expected)
     {
-        // Values are unique per workload (client and sequence number), so they make unique keys too.
-        var idempotencyKey = $"{seed}/{value}";
+        // Values are unique within a workload (client and sequence number); the run id keeps two workloads on one
+        // store, same seed or not, from ever sharing a key and getting each other's remembered answers.
+        var idempotencyKey = $"{_run}/{keyPrefix}{value}";
         var start = _clock.ElapsedTicks;
         var started = Stopwatch.GetTimestamp();
         while (true)

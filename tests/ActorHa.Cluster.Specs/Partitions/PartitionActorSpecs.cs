@@ -327,6 +327,31 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
+    public void A_partition_told_to_stop_with_a_write_in_flight_withdraws_at_once_and_stops_once_the_write_is_durable()
+    {
+        // arrange: a running partition, and the journal locked so that a write stays in flight
+        var local = new LocalPartitions(new PartitionMap(PartitionMap.DefaultPartitionCount));
+        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, Lease, Lease.Generation, local: local));
+        partition.Tell(new Queries.Get("k"));
+        ExpectMsg<Replies.NotFound>();
+        Watch(partition);
+        using (HoldJournalWriteLock())
+        {
+            // act: the hand-off's stop arrives while the write waits for the journal
+            partition.Tell(new Commands.Put("k", V("in flight")));
+            partition.Tell(PartitionControl.Stop.Instance);
+
+            // assert: new requests stop coming the direct way at once, though the partition still runs
+            AwaitCondition(() => local.For(P) is null, TimeSpan.FromSeconds(3));
+            ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        }
+
+        // and the write in flight is answered before the partition stops
+        ExpectMsg(new Replies.Written("k", 1, Created: true), TimeSpan.FromSeconds(10));
+        ExpectTerminated(partition);
+    }
+
+    [Fact]
     public async Task Requests_for_a_partition_running_on_this_node_skip_the_shard_region_and_others_go_through_it()
     {
         // arrange: a region that only records, and the partition of one key running locally

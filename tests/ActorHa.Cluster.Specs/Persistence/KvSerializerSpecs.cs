@@ -131,6 +131,47 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
     }
 
     [Fact]
+    public void A_refusal_is_stored_as_pinned_bytes_and_reads_back()
+    {
+        // WriteRefused("k", current 3, expected 5, 2025-11-24T16:00:00.123Z, 00112233-4455-6677-8899-aabbccddeeff)
+        // as kv.refused.v1 writes it. If this changes, journals already on disk would no longer recover.
+        const string Stored = "016B" + "0300000000000000" + "01" + "0500000000000000" + "7BE897B69A010000" + "01" + "33221100554477668899AABBCCDDEEFF";
+        var refused = new Events.WriteRefused("k", 3, 5, At, Guid.Parse("00112233-4455-6677-8899-aabbccddeeff"));
+        var serializer = Sys.Serialization.FindSerializerFor(refused);
+
+        var written = Convert.ToHexString(serializer.ToBinary(refused));
+        var back = Sys.Serialization.Deserialize(Convert.FromHexString(Stored), KvSerializer.Id, KvSerializer.RefusedManifest);
+
+        Assert.Equal(Stored, written);
+        Assert.Equal(refused, back);
+    }
+
+    [Fact]
+    public void A_v3_snapshot_with_remembered_refusals_is_stored_as_pinned_bytes_and_reads_back()
+    {
+        // The v1 entry above, then two remembered refusals: a version mismatch (kind 4: key, current, expected)
+        // and a delete of an absent key (kind 5: key, 0).
+        const string Stored = "01000000016B010000000703000000000000007BE897B69A0100007BE897B69A01000000"
+            + "02000000"
+            + "33221100554477668899AABBCCDDEEFF" + "04" + "016B" + "0300000000000000" + "0500000000000000"
+            + "CCDDEEFFAABB88997766554433221100" + "05" + "04676F6E65" + "0000000000000000";
+        var state = PartitionState.FromEntries(
+            [new KeyValuePair<string, Entry>("k", new Entry([7], 3, At, At, Deleted: false))],
+            [
+                (Guid.Parse("00112233-4455-6677-8899-aabbccddeeff"), new Replies.VersionMismatch("k", 5, 3)),
+                (Guid.Parse("ffeeddcc-bbaa-9988-7766-554433221100"), new Replies.NotFound("gone")),
+            ]);
+        var serializer = Sys.Serialization.FindSerializerFor(state);
+
+        var written = Convert.ToHexString(serializer.ToBinary(state));
+        var back = (PartitionState)Sys.Serialization.Deserialize(Convert.FromHexString(Stored), KvSerializer.Id, KvSerializer.SnapshotManifest);
+
+        Assert.Equal(Stored, written);
+        Assert.Equal(state.Recent.InOrder, back.Recent.InOrder);
+        Assert.Equal(3, back.Entries["k"].Version);
+    }
+
+    [Fact]
     public void A_found_reply_and_a_key_page_round_trip()
     {
         var found = new Replies.Found("k", [5, 6], 3, At, At.AddMinutes(1));
