@@ -198,7 +198,7 @@ public sealed class ClusterClient : IDisposable
 
         var nodes = string.Join(", ", Nodes);
         throw maybeDelivered
-            ? new OutcomeUnknownException($"no answer from {nodes} within {window.TotalSeconds:0.#} s; a write may or may not have been applied", failure)
+            ? new OutcomeUnknownException($"no answer from {nodes}{(window > TimeSpan.Zero ? $" within {window.TotalSeconds:0.#} s" : "")}; a write may or may not have been applied", failure)
             : new HttpRequestException($"cannot connect to {nodes}: {failure?.Message}", failure);
     }
 
