@@ -46,7 +46,7 @@ public sealed class ActorHaClient(HttpClient http)
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     // A failover takes about a second and a half; polling five times a second finds the moved partition promptly.
-    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+    internal static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
 
     public Uri? BaseAddress => http.BaseAddress;
 

@@ -25,9 +25,6 @@ public sealed class ClusterClient : IDisposable
     // A node that refused a connection or timed out is tried last for this long.
     private static readonly TimeSpan Shunned = TimeSpan.FromSeconds(5);
 
-    // A failover takes about a second and a half; polling five times a second finds the moved partition promptly.
-    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
-
     // Routes are a shortcut: a refresh that takes longer than this is abandoned, not waited for.
     private static readonly TimeSpan RefreshTimeout = TimeSpan.FromSeconds(2);
 
@@ -181,7 +178,7 @@ public sealed class ClusterClient : IDisposable
                     break;
                 }
 
-                await Task.Delay(RetryDelay, token).ConfigureAwait(false);
+                await Task.Delay(ActorHaClient.RetryDelay, token).ConfigureAwait(false);
                 await RefreshRoutesAsync(token).ConfigureAwait(false);
             }
         }

@@ -89,9 +89,8 @@ public static class KvCommands
         ready.SetAction(async (parse, ct) =>
         {
             var urls = Urls(parse, url);
-            if (urls.Count == 0 || !IsHttpUrl(urls[0]))
+            if (!await UrlsAreValidAsync("ready", urls))
             {
-                await Console.Error.WriteLineAsync($"actorha ready: --url must be an http(s) URL such as http://127.0.0.1:8081, not '{urls.FirstOrDefault()}'.");
                 return 2;
             }
 
@@ -99,6 +98,18 @@ public static class KvCommands
         });
 
         return [put, get, del, ls, status, ready];
+    }
+
+    /// <summary>At least one --url, each an http(s) URL; otherwise one line on stderr.</summary>
+    private static async Task<bool> UrlsAreValidAsync(string command, List<string> urls)
+    {
+        if ((urls.Count == 0 ? "" : urls.FirstOrDefault(u => !IsHttpUrl(u))) is not { } bad)
+        {
+            return true;
+        }
+
+        await Console.Error.WriteLineAsync($"actorha {command}: --url must be an http(s) URL such as http://127.0.0.1:8081, not '{bad}'.");
+        return false;
     }
 
     private static bool IsHttpUrl(string url) => Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https";
@@ -120,9 +131,8 @@ public static class KvCommands
         }
 
         var urls = Urls(parse, url);
-        if ((urls.Count == 0 ? "" : urls.FirstOrDefault(u => !IsHttpUrl(u))) is { } bad)
+        if (!await UrlsAreValidAsync(command, urls))
         {
-            await Console.Error.WriteLineAsync($"actorha {command}: --url must be an http(s) URL such as http://127.0.0.1:8081, not '{bad}'.");
             return 2;
         }
 
@@ -131,13 +141,9 @@ public static class KvCommands
         {
             return await action(client, window);
         }
-        catch (OutcomeUnknownException e)
-        {
-            await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}");
-            return 1;
-        }
         catch (HttpRequestException e)
         {
+            // No node could be connected to, or (OutcomeUnknownException) none answered: one line either way.
             await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}");
             return 1;
         }
