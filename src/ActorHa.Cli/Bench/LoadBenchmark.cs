@@ -9,7 +9,7 @@ using ActorHa.Launcher;
 namespace ActorHa.Cli.Bench;
 
 public sealed record LoadOptions(int Nodes, IReadOnlyList<int> Concurrency, TimeSpan Duration, double ReadRatio, bool CompareEtcd, string DataDir, IReadOnlyList<string> Urls,
-    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription, bool RouteToOwners = false);
+    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription, bool RouteToOwners = false, TimeSpan Warmup = default);
 
 /// <summary>Throughput and latency of one load phase.</summary>
 public sealed record LoadResult(string Target, string Operation, int Concurrency, long Requests, long Errors, TimeSpan Elapsed, double P50, double P99, double P999)
@@ -49,6 +49,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             output.WriteLine($"# routing: owner (each request to the node owning its key's partition; {target.Routes!.Routed} of {target.Routes.PartitionCount} partitions routed, refreshed every 2 s)");
         }
 
+        await WarmUpAsync("actorha", target, ct);
         output.WriteLine($"{"target",-8} {"op",-5} {"conc",4} {"req/s",9} {"p50 ms",7} {"p99 ms",7} {"p99.9",7} {"errors",6}  processes");
         foreach (var concurrency in options.Concurrency)
         {
@@ -66,6 +67,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             await using var etcd = await EtcdCluster.StartAsync(Path.Combine(Path.GetFullPath(options.DataDir), "etcd"), output, ct);
             var etcdTarget = new EtcdTarget(etcd.ClientUrls);
             await PrefillAsync(etcdTarget, ct);
+            await WarmUpAsync("etcd", etcdTarget, ct);
             foreach (var concurrency in options.Concurrency)
             {
                 results.Add(await PhaseAsync("etcd", "put", concurrency, etcdTarget, write: true, etcd.Pids, ct));
@@ -105,12 +107,42 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             async (i, token) => await target.PutAsync(i, Value, i, token));
     }
 
+    /// <summary>
+    /// Writes, then reads, at the highest concurrency for <see cref="LoadOptions.Warmup"/> each, not counted: a .NET node
+    /// compiles its hot paths again with profile data during its first seconds under load (measured: the first
+    /// 8 s phase at c=64 took 15–20 % fewer writes than the next one), and a benchmark of a server should
+    /// measure the server, not its start. etcd gets the same warm-up.
+    /// </summary>
+    private async Task WarmUpAsync(string name, ILoadTarget target, CancellationToken ct)
+    {
+        if (options.Warmup <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var concurrency = options.Concurrency.Max();
+        var writes = await RunPhaseAsync(name, "put", concurrency, target, write: true, options.Warmup, ct);
+        var reads = await RunPhaseAsync(name, "get", concurrency, target, write: false, options.Warmup, ct);
+        output.WriteLine($"# warm-up of {name} (not counted): {options.Warmup.TotalSeconds:0} s of writes ({writes.PerSecond:0}/s), then {options.Warmup.TotalSeconds:0} s of reads ({reads.PerSecond:0}/s) at c={concurrency}");
+    }
+
     private async Task<LoadResult> PhaseAsync(string name, string op, int concurrency, ILoadTarget target, bool write, IReadOnlyList<int> pids, CancellationToken ct)
     {
         var before = pids.Select(ProcessStats.Cpu).ToList();
+        var result = await RunPhaseAsync(name, op, concurrency, target, write, options.Duration, ct);
+        var seconds = result.Elapsed.TotalSeconds;
+        var cpu = pids.Select((pid, i) => (ProcessStats.Cpu(pid) - before[i]) / seconds * 100).ToList();
+        var rss = pids.Select(ProcessStats.RssMiB).ToList();
+        output.WriteLine($"{name,-8} {op,-5} {concurrency,4} {result.PerSecond,9:0} {result.P50,7:0.0} {result.P99,7:0.0} {result.P999,7:0.0} {result.Errors,6}  " +
+                         string.Join("  ", cpu.Zip(rss, (c, r) => $"cpu {c:0}% rss {r:0} MiB")));
+        return result;
+    }
+
+    private async Task<LoadResult> RunPhaseAsync(string name, string op, int concurrency, ILoadTarget target, bool write, TimeSpan duration, CancellationToken ct)
+    {
         var latencies = new List<double>[concurrency];
         long errors = 0;
-        var stopAt = Stopwatch.GetTimestamp() + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
+        var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(worker => Task.Run(async () =>
         {
@@ -141,13 +173,8 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         }, ct)));
         clock.Stop();
         var all = latencies.SelectMany(l => l).Order().ToList();
-        var cpu = pids.Select((pid, i) => (ProcessStats.Cpu(pid) - before[i]) / clock.Elapsed.TotalSeconds * 100).ToList();
-        var rss = pids.Select(ProcessStats.RssMiB).ToList();
-        var result = new LoadResult(name, op, concurrency, all.Count, errors, clock.Elapsed,
+        return new LoadResult(name, op, concurrency, all.Count, errors, clock.Elapsed,
             FailoverBenchmark.Percentile(all, 0.5), FailoverBenchmark.Percentile(all, 0.99), FailoverBenchmark.Percentile(all, 0.999));
-        output.WriteLine($"{name,-8} {op,-5} {concurrency,4} {result.PerSecond,9:0} {result.P50,7:0.0} {result.P99,7:0.0} {result.P999,7:0.0} {errors,6}  " +
-                         string.Join("  ", cpu.Zip(rss, (c, r) => $"cpu {c:0}% rss {r:0} MiB")));
-        return result;
     }
 
     private interface ILoadTarget

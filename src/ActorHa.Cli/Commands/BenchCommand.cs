@@ -45,9 +45,10 @@ public static class BenchCommand
         var dataDir = new Option<string>("--data-dir") { Description = "Where the benchmark cluster keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
         var routing = new Option<string>("--routing") { Description = "any (each request to any node, as etcd's clients do) or owner (to the node owning the key's partition, per /v1/cluster).", DefaultValueFactory = _ => "any" };
         routing.AcceptOnlyFromAmong("any", "owner");
+        var warmup = new Option<string>("--warmup") { Description = "Unmeasured writes, then reads, at the highest concurrency before the measured phases of each target (0 for none).", DefaultValueFactory = _ => "5s" };
         var command = new Command("load", "Durable write and read throughput and latency over HTTP, optionally side by side with etcd.")
         {
-            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir, routing,
+            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir, routing, warmup,
         };
         var store = new StoreOption();
         store.AddTo(command);
@@ -56,7 +57,8 @@ public static class BenchCommand
             var (storeSettings, storeDescription) = store.Resolve(parse);
             var levels = parse.GetValue(concurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToList();
             var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
-                parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription, parse.GetValue(routing) == "owner");
+                parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription, parse.GetValue(routing) == "owner",
+                Durations.Parse(parse.GetValue(warmup)!));
             var results = await new LoadBenchmark(options, Console.Out).RunAsync(ct);
             return results.Any(r => r.Errors > 0) ? 1 : 0;
         });
