@@ -3,7 +3,12 @@ using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
+using ActorHa.Cluster.Persistence;
 using Akka.Actor;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 using Xunit.Abstractions;
 
 namespace ActorHa.Cluster.Specs.Partitions;
@@ -311,6 +316,44 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         recovered.Tell(new Queries.Get("k"));
         var found = ExpectMsg<Replies.Found>();
         Assert.Equal(("two", 2L), (Encoding.UTF8.GetString(found.Value), found.Version));
+    }
+
+    [Fact]
+    public void Changes_can_be_followed_by_tag_through_persistence_query_in_order_and_refusals_are_not_among_them()
+    {
+        // arrange: a put, a refused compare-and-set (journalled, since it carries a request id), an update and a delete
+        var partition = StartPartition();
+        partition.Tell(new Commands.Put("a", V("one")));
+        ExpectMsg(new Replies.Written("a", 1, Created: true), FirstReplyTimeout);
+        partition.Tell(new Commands.Put("a", V("mine"), ExpectedVersion: 5, RequestId: Guid.NewGuid()));
+        ExpectMsg(new Replies.VersionMismatch("a", 5, 1));
+        partition.Tell(new Commands.Put("a", V("two")));
+        ExpectMsg(new Replies.Written("a", 2, Created: false));
+        partition.Tell(new Commands.Delete("a"));
+        ExpectMsg<Replies.Deleted>();
+        var journal = PersistenceQuery.Get(Sys).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+
+        // act + assert: the query side catches up with the journal within its refresh interval
+        AwaitAssert(
+            () =>
+            {
+                var envelopes = journal.CurrentEventsByTag(PersistenceSetup.AllEventsTag, Offset.NoOffset())
+                    .RunWith(Sink.Seq<EventEnvelope>(), Sys.Materializer())
+                    .GetAwaiter().GetResult();
+                Assert.All(envelopes, e => Assert.Equal(PartitionActor.PersistenceIdFor(P), e.PersistenceId));
+                var changes = envelopes.Select(e => e.Event switch
+                {
+                    Events.ValueWritten w => $"put {w.Key} v{w.Version} {Encoding.UTF8.GetString(w.Value)}",
+                    Events.ValueDeleted d => $"delete {d.Key} v{d.Version}",
+                    var other => other.GetType().Name,
+                });
+                Assert.Equal(["put a v1 one", "put a v2 two", "delete a v3"], changes);
+            },
+            TimeSpan.FromSeconds(10),
+            TimeSpan.FromMilliseconds(200));
+
+        // the refusal is in the journal, just not under the tag
+        Assert.Equal(4, CountRows($"SELECT COUNT(*) FROM event_journal WHERE persistence_id = '{PartitionActor.PersistenceIdFor(P)}'"));
     }
 
     [Fact]
