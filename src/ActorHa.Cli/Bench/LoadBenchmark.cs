@@ -123,7 +123,9 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         var concurrency = options.Concurrency.Max();
         var writes = await RunPhaseAsync(name, "put", concurrency, target, write: true, options.Warmup, ct);
         var reads = await RunPhaseAsync(name, "get", concurrency, target, write: false, options.Warmup, ct);
-        output.WriteLine($"# warm-up of {name} (not counted): {options.Warmup.TotalSeconds:0} s of writes ({writes.PerSecond:0}/s), then {options.Warmup.TotalSeconds:0} s of reads ({reads.PerSecond:0}/s) at c={concurrency}");
+        var errors = writes.Errors + reads.Errors;
+        output.WriteLine($"# warm-up of {name} (not counted): {options.Warmup.TotalSeconds:0.#} s of writes ({writes.PerSecond:0}/s), then {options.Warmup.TotalSeconds:0.#} s of reads ({reads.PerSecond:0}/s) at c={concurrency}" +
+                         (errors > 0 ? $"; {errors} requests failed" : string.Empty));
     }
 
     private async Task<LoadResult> PhaseAsync(string name, string op, int concurrency, ILoadTarget target, bool write, IReadOnlyList<int> pids, CancellationToken ct)
