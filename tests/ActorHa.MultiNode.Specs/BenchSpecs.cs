@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
@@ -17,24 +16,16 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
     {
         // arrange
         var dataDir = Path.Combine(Path.GetTempPath(), "actorha-bench-spec", Guid.NewGuid().ToString("N"));
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { SpecCluster.NodeProgram, "bench", "load", "--nodes", "2", "--concurrency", "2,4", "--duration", "2s", "--warmup", "1s", "--data-dir", dataDir })
-        {
-            psi.ArgumentList.Add(arg);
-        }
 
         // act
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        var exited = process.WaitForExit(TimeSpan.FromMinutes(3));
-        var text = await stdout;
+        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(3), "bench", "load", "--nodes", "2", "--concurrency", "2,4", "--duration", "2s", "--warmup", "1s", "--data-dir", dataDir);
+        var text = run.Stdout;
         output.WriteLine(text);
-        output.WriteLine(await stderr);
+        output.WriteLine(run.Stderr);
 
         // assert
-        Assert.True(exited, "bench load did not finish within 3 minutes");
-        Assert.Equal(0, process.ExitCode);
+        Assert.True(run.Exited, "bench load did not finish within 3 minutes");
+        Assert.Equal(0, run.Exit);
         var lines = text.Split('\n', StringSplitOptions.TrimEntries);
         var warmup = lines.Select((l, i) => (Match: WarmUp().Match(l), Index: i)).Single(x => x.Match.Success);
         Assert.True(Number(warmup.Match.Groups[1]) > 0 && Number(warmup.Match.Groups[2]) > 0, "the warm-up did no work");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
 
@@ -11,22 +10,13 @@ public sealed partial class ChaosSpecs(ITestOutputHelper output)
     public async Task A_short_chaos_run_with_kills_pauses_and_network_partitions_finds_no_violation_and_loses_no_acknowledged_write()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "actorha-chaos-spec", Guid.NewGuid().ToString("N"));
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { SpecCluster.NodeProgram, "chaos", "--duration", "40s", "--faults", "kill,pause,partition", "--seed", "7", "--data-dir", dataDir })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        var exited = process.WaitForExit(TimeSpan.FromMinutes(5));
-        var text = await stdout;
+        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(5), "chaos", "--duration", "40s", "--faults", "kill,pause,partition", "--seed", "7", "--data-dir", dataDir);
+        var text = run.Stdout;
         output.WriteLine(text);
-        output.WriteLine(await stderr);
+        output.WriteLine(run.Stderr);
 
-        Assert.True(exited, "the chaos run did not finish within 5 minutes");
-        Assert.Equal(0, process.ExitCode);
+        Assert.True(run.Exited, "the chaos run did not finish within 5 minutes");
+        Assert.Equal(0, run.Exit);
         Assert.Equal("0", Violations().Match(text).Groups[1].Value);
         Assert.True(int.Parse(Faults().Match(text).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 6, "fewer than 6 faults injected");
         Assert.True(int.Parse(Ok().Match(text).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 500, "too few acknowledged operations to mean anything");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using ActorHa.Client;
 using ActorHa.Launcher;
@@ -112,31 +111,5 @@ public sealed class ClusterClientSpecs(ITestOutputHelper output)
         }
     }
 
-    private sealed record CliRun(int Exit, string Stdout, string Stderr)
-    {
-        public override string ToString() => $"exit {Exit}; stdout: {Stdout}; stderr: {Stderr}";
-    }
-
-    /// <summary>Runs the real actorha program (built next to these specs) as a separate process.</summary>
-    private static async Task<CliRun> Cli(params string[] args)
-    {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(SpecCluster.NodeProgram);
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return new CliRun(process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<CliProcess.Result> Cli(params string[] args) => CliProcess.RunAsync(TimeSpan.FromSeconds(60), args);
 }
