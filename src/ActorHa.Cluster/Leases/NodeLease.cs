@@ -52,6 +52,8 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
     private readonly IOwnershipStore _store;
     private readonly LeaseSettings _settings;
     private readonly ILogger _logger;
+    private static readonly TimeSpan DisposeWait = TimeSpan.FromSeconds(5);
+
     private readonly CancellationTokenSource _stop = new();
     private long _validUntil;
     private long _lastSentAt;
@@ -74,6 +76,9 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
     public string NodeId { get; private set; } = "";
 
     public long Generation => Interlocked.Read(ref _generation);
+
+    /// <summary>Whether the renew thread is still running (it ends once renewing stopped and its last store call returned).</summary>
+    public bool IsRenewing => _thread is { IsAlive: true };
 
     public bool IsValid => !_stopped && Stopwatch.GetTimestamp() < Interlocked.Read(ref _validUntil);
 
@@ -131,6 +136,17 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
     public void Dispose()
     {
         StopRenewing();
+
+        // The renew thread may be between its loop check and its wait on _stop's handle: disposing the token source
+        // under it throws ObjectDisposedException on that thread, which ends the process (seen once: a test host
+        // crashed while a spec disposed its leases). Cancelled, the thread leaves within one store call; wait for it.
+        // If a store call hangs past the wait, leave the token source to the finalizer rather than pull it away.
+        if (_thread is { } thread && thread != Thread.CurrentThread && !thread.Join(DisposeWait))
+        {
+            _logger.LogWarning("Node lease {Node}: the renew thread did not stop within {Ms:0} ms", NodeId, DisposeWait.TotalMilliseconds);
+            return;
+        }
+
         _stop.Dispose();
     }
 

@@ -111,4 +111,25 @@ public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind st
         Assert.False(takenWhileRecentlyRenewed);
         AwaitCondition(() => Ownership.TryAcquire(P, "b").Acquired, TimeSpan.FromSeconds(2));
     }
+
+    [Fact]
+    public void A_node_lease_can_be_disposed_at_any_point_of_its_renew_loop_and_its_thread_ends()
+    {
+        // Renewing every millisecond keeps the renew thread cycling through its loop check, its wait and its store
+        // call, so disposing after a random few hundred microseconds lands in each of them across the iterations. A
+        // token source disposed under the thread used to throw on it, which ends the whole process.
+        var settings = new LeaseSettings { Ttl = TimeSpan.FromSeconds(1), RenewInterval = TimeSpan.FromMilliseconds(1), SafetyMargin = TimeSpan.FromMilliseconds(250) };
+        var random = new Random(42);
+        for (var i = 0; i < 300; i++)
+        {
+            var lease = new NodeLease(Ownership, settings, Microsoft.Extensions.Logging.Abstractions.NullLogger<NodeLease>.Instance);
+            lease.Start($"disposed-{i}");
+            Thread.SpinWait(random.Next(0, 20_000));
+
+            lease.Dispose();
+
+            Assert.False(lease.IsValid);
+            Assert.False(lease.IsRenewing, $"iteration {i}: the renew thread still runs after Dispose");
+        }
+    }
 }
