@@ -49,11 +49,11 @@ public sealed class LeaseSettings
 /// </summary>
 public sealed class NodeLease : ILeaseGuard, IDisposable
 {
+    private static readonly TimeSpan DisposeWait = TimeSpan.FromSeconds(5);
+
     private readonly IOwnershipStore _store;
     private readonly LeaseSettings _settings;
     private readonly ILogger _logger;
-    private static readonly TimeSpan DisposeWait = TimeSpan.FromSeconds(5);
-
     private readonly CancellationTokenSource _stop = new();
     private long _validUntil;
     private long _lastSentAt;
