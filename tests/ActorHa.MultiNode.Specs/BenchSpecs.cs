@@ -38,8 +38,56 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
         {
             Assert.True(Number(r.Groups["rps"]) > 0, $"no requests in: {r.Value}");
             Assert.Equal("0", r.Groups["errors"].Value);
+            Assert.True(Number(r.Groups["cpu"]) > 0, $"no CPU per request in: {r.Value}");
             Assert.Equal(2, Regex.Matches(r.Groups["processes"].Value, @"cpu \d+% rss \d+ MiB").Count);
         });
+        DeleteQuietly(dataDir);
+    }
+
+    [Fact]
+    public async Task Bench_load_with_compare_etcd_loads_a_three_member_etcd_the_same_way_and_prints_the_ratio_and_a_verdict_that_matches_the_figures()
+    {
+        // arrange
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-bench-spec", Guid.NewGuid().ToString("N"));
+
+        // act
+        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(3), "bench", "load", "--nodes", "1", "--concurrency", "4", "--duration", "2s", "--warmup", "1s", "--compare-etcd", "--data-dir", dataDir);
+        var text = run.Stdout;
+        output.WriteLine(text);
+        output.WriteLine(run.Stderr);
+
+        // assert
+        Assert.True(run.Exited, "bench load --compare-etcd did not finish within 3 minutes");
+        Assert.Equal(0, run.Exit);
+        var lines = text.Split('\n', StringSplitOptions.TrimEntries);
+        Assert.Contains(lines, l => l.StartsWith("# warm-up of etcd (not counted)", StringComparison.Ordinal));
+        var rows = lines.Select(l => AnyRow().Match(l)).Where(m => m.Success).ToDictionary(m => $"{m.Groups["target"].Value} {m.Groups["op"].Value}");
+        Assert.Equal(["actorha put", "actorha get", "etcd put", "etcd get"], rows.Keys);
+        Assert.All(rows.Values, r =>
+        {
+            Assert.Equal("0", r.Groups["errors"].Value);
+            Assert.True(Number(r.Groups["cpu"]) > 0, $"no CPU per request in: {r.Value}");
+        });
+        Assert.Equal(3, Regex.Matches(rows["etcd put"].Groups["processes"].Value, @"cpu \d+% rss \d+ MiB").Count);
+
+        var (actorha, etcd) = (rows["actorha put"], rows["etcd put"]);
+        var ratio = lines.Select(l => Ratio().Match(l)).Single(m => m.Success);
+        Assert.Equal(actorha.Groups["rps"].Value, ratio.Groups["a"].Value);
+        Assert.Equal(etcd.Groups["rps"].Value, ratio.Groups["e"].Value);
+        Assert.Equal(actorha.Groups["cpu"].Value, ratio.Groups["acpu"].Value);
+        Assert.Equal(etcd.Groups["cpu"].Value, ratio.Groups["ecpu"].Value);
+
+        // The verdict is recomputed from the printed figures (rounded as printed, so a tie could flip it; the
+        // exact figures decide in the benchmark).
+        var met = Number(actorha.Groups["rps"]) >= 1.5 * Number(etcd.Groups["rps"]) && Decimal(actorha.Groups["p99"]) <= Decimal(etcd.Groups["p99"]);
+        var goal = lines.Single(l => l.StartsWith("goal at c=4 ", StringComparison.Ordinal));
+        Assert.Contains(met ? "writes met" : "writes not met", goal, StringComparison.Ordinal);
+        Assert.Contains(Number(rows["actorha get"].Groups["rps"]) >= 10_000 ? "reads met" : "reads not met", goal, StringComparison.Ordinal);
+        DeleteQuietly(dataDir);
+    }
+
+    private static void DeleteQuietly(string dataDir)
+    {
         try
         {
             Directory.Delete(dataDir, recursive: true);
@@ -52,9 +100,17 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
 
     private static long Number(Group group) => long.Parse(group.Value, CultureInfo.InvariantCulture);
 
+    private static decimal Decimal(Group group) => decimal.Parse(group.Value, CultureInfo.InvariantCulture);
+
     [GeneratedRegex(@"^# warm-up of actorha \(not counted\): 1 s of writes \((\d+)/s\), then 1 s of reads \((\d+)/s\) at c=4$")]
     private static partial Regex WarmUp();
 
-    [GeneratedRegex(@"^actorha\s+(?<op>put|get)\s+(?<conc>\d+)\s+(?<rps>\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(?<errors>\d+)\s+(?<processes>.*)$")]
+    [GeneratedRegex(@"^actorha\s+(?<op>put|get)\s+(?<conc>\d+)\s+(?<rps>\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(?<errors>\d+)\s+(?<cpu>\d+) µs\s+(?<processes>.*)$")]
     private static partial Regex Row();
+
+    [GeneratedRegex(@"^(?<target>actorha|etcd)\s+(?<op>put|get)\s+4\s+(?<rps>\d+)\s+[\d.]+\s+(?<p99>[\d.]+)\s+[\d.]+\s+(?<errors>\d+)\s+(?<cpu>\d+) µs\s+(?<processes>.*)$")]
+    private static partial Regex AnyRow();
+
+    [GeneratedRegex(@"^durable writes at c=4: ActorHa/etcd = [\d.]+x throughput \((?<a>\d+)/s vs (?<e>\d+)/s\), p99 [\d.]+ ms vs [\d.]+ ms, CPU per write (?<acpu>\d+) µs vs (?<ecpu>\d+) µs$")]
+    private static partial Regex Ratio();
 }

@@ -12,7 +12,8 @@ public sealed record LoadOptions(int Nodes, IReadOnlyList<int> Concurrency, Time
     IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription, bool RouteToOwners = false, TimeSpan Warmup = default);
 
 /// <summary>Throughput and latency of one load phase.</summary>
-public sealed record LoadResult(string Target, string Operation, int Concurrency, long Requests, long Errors, TimeSpan Elapsed, double P50, double P99, double P999)
+/// <param name="CpuMicrosPerRequest">CPU time of all the target's processes per request, in µs; null when they are not ours to watch (--url).</param>
+public sealed record LoadResult(string Target, string Operation, int Concurrency, long Requests, long Errors, TimeSpan Elapsed, double P50, double P99, double P999, double? CpuMicrosPerRequest = null)
 {
     public double PerSecond => Requests / Elapsed.TotalSeconds;
 }
@@ -25,6 +26,8 @@ public sealed record LoadResult(string Target, string Operation, int Concurrency
 public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
 {
     public const int KeySpace = 10_000;
+    public const double GoalWriteRatio = 1.5;
+    public const double GoalReadsPerSecond = 10_000;
     private static readonly byte[] Value = Encoding.ASCII.GetBytes(new string('v', 70));
 
     public async Task<IReadOnlyList<LoadResult>> RunAsync(CancellationToken ct)
@@ -50,7 +53,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         }
 
         await WarmUpAsync("actorha", target, ct);
-        output.WriteLine($"{"target",-8} {"op",-5} {"conc",4} {"req/s",9} {"p50 ms",7} {"p99 ms",7} {"p99.9",7} {"errors",6}  processes");
+        output.WriteLine($"{"target",-8} {"op",-5} {"conc",4} {"req/s",9} {"p50 ms",7} {"p99 ms",7} {"p99.9",7} {"errors",6} {"cpu/op",7}  processes");
         foreach (var concurrency in options.Concurrency)
         {
             results.Add(await PhaseAsync("actorha", "put", concurrency, target, write: true, pids, ct));
@@ -82,11 +85,30 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             {
                 var a = results.First(r => r.Target == "actorha" && r.Operation == "put" && r.Concurrency == concurrency);
                 var e = results.First(r => r.Target == "etcd" && r.Operation == "put" && r.Concurrency == concurrency);
-                output.WriteLine($"durable writes at c={concurrency}: ActorHa/etcd = {a.PerSecond / e.PerSecond:0.00}x throughput ({a.PerSecond:0}/s vs {e.PerSecond:0}/s), p99 {a.P99:0.0} ms vs {e.P99:0.0} ms");
+                output.WriteLine($"durable writes at c={concurrency}: ActorHa/etcd = {a.PerSecond / e.PerSecond:0.00}x throughput ({a.PerSecond:0}/s vs {e.PerSecond:0}/s), p99 {a.P99:0.0} ms vs {e.P99:0.0} ms, CPU per write {a.CpuMicrosPerRequest:0} µs vs {e.CpuMicrosPerRequest:0} µs");
             }
+
+            output.WriteLine(Goal(results, options.Concurrency.Max()));
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// The performance goal ActorHa holds itself to, checked on this run's figures at <paramref name="concurrency"/>:
+    /// durable writes at 1.5× etcd's rate or more with a p99 no worse than etcd's, and 10,000 reads/s or more.
+    /// </summary>
+    public static string Goal(IReadOnlyList<LoadResult> results, int concurrency)
+    {
+        LoadResult? Find(string target, string op) => results.FirstOrDefault(r => r.Target == target && r.Operation == op && r.Concurrency == concurrency);
+        var (a, e, reads) = (Find("actorha", "put"), Find("etcd", "put"), Find("actorha", "get"));
+        var writes = a is null || e is null
+            ? "writes not measured"
+            : a.PerSecond >= GoalWriteRatio * e.PerSecond && a.P99 <= e.P99
+                ? "writes met"
+                : $"writes not met ({a.PerSecond / e.PerSecond:0.00}x, p99 {a.P99:0.0} vs {e.P99:0.0} ms)";
+        var read = reads is null ? "reads not measured" : reads.PerSecond >= GoalReadsPerSecond ? "reads met" : $"reads not met ({reads.PerSecond:0}/s)";
+        return $"goal at c={concurrency} (durable writes >= {GoalWriteRatio}x etcd's with p99 no worse, reads >= {GoalReadsPerSecond:0}/s): {writes}, {read}";
     }
 
     private async Task<LocalCluster> StartClusterAsync(CancellationToken ct)
@@ -133,9 +155,16 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         var before = pids.Select(ProcessStats.Cpu).ToList();
         var result = await RunPhaseAsync(name, op, concurrency, target, write, options.Duration, ct);
         var seconds = result.Elapsed.TotalSeconds;
-        var cpu = pids.Select((pid, i) => (ProcessStats.Cpu(pid) - before[i]) / seconds * 100).ToList();
+        var cpuSeconds = pids.Select((pid, i) => ProcessStats.Cpu(pid) - before[i]).ToList();
+        var cpu = cpuSeconds.Select(c => c / seconds * 100).ToList();
         var rss = pids.Select(ProcessStats.RssMiB).ToList();
-        output.WriteLine($"{name,-8} {op,-5} {concurrency,4} {result.PerSecond,9:0} {result.P50,7:0.0} {result.P99,7:0.0} {result.P999,7:0.0} {result.Errors,6}  " +
+        if (pids.Count > 0 && result.Requests > 0)
+        {
+            result = result with { CpuMicrosPerRequest = cpuSeconds.Sum() / result.Requests * 1e6 };
+        }
+
+        var perRequest = result.CpuMicrosPerRequest is { } us ? $"{us:0} µs" : "-";
+        output.WriteLine($"{name,-8} {op,-5} {concurrency,4} {result.PerSecond,9:0} {result.P50,7:0.0} {result.P99,7:0.0} {result.P999,7:0.0} {result.Errors,6} {perRequest,7}  " +
                          string.Join("  ", cpu.Zip(rss, (c, r) => $"cpu {c:0}% rss {r:0} MiB")));
         return result;
     }
