@@ -85,7 +85,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             {
                 var a = results.First(r => r.Target == "actorha" && r.Operation == "put" && r.Concurrency == concurrency);
                 var e = results.First(r => r.Target == "etcd" && r.Operation == "put" && r.Concurrency == concurrency);
-                output.WriteLine($"durable writes at c={concurrency}: ActorHa/etcd = {a.PerSecond / e.PerSecond:0.00}x throughput ({a.PerSecond:0}/s vs {e.PerSecond:0}/s), p99 {a.P99:0.0} ms vs {e.P99:0.0} ms, CPU per write {a.CpuMicrosPerRequest:0} µs vs {e.CpuMicrosPerRequest:0} µs");
+                output.WriteLine($"durable writes at c={concurrency}: ActorHa/etcd = {a.PerSecond / e.PerSecond:0.00}x throughput ({a.PerSecond:0}/s vs {e.PerSecond:0}/s), p99 {a.P99:0.0} ms vs {e.P99:0.0} ms, CPU per write {Micros(a.CpuMicrosPerRequest)} vs {Micros(e.CpuMicrosPerRequest)}");
             }
 
             output.WriteLine(Goal(results, options.Concurrency.Max()));
@@ -93,6 +93,8 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
 
         return results;
     }
+
+    private static string Micros(double? value) => value is { } us ? $"{us:0} µs" : "-";
 
     /// <summary>
     /// The performance goal ActorHa holds itself to, checked on this run's figures at <paramref name="concurrency"/>:
@@ -163,7 +165,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             result = result with { CpuMicrosPerRequest = cpuSeconds.Sum() / result.Requests * 1e6 };
         }
 
-        var perRequest = result.CpuMicrosPerRequest is { } us ? $"{us:0} µs" : "-";
+        var perRequest = Micros(result.CpuMicrosPerRequest);
         output.WriteLine($"{name,-8} {op,-5} {concurrency,4} {result.PerSecond,9:0} {result.P50,7:0.0} {result.P99,7:0.0} {result.P999,7:0.0} {result.Errors,6} {perRequest,7}  " +
                          string.Join("  ", cpu.Zip(rss, (c, r) => $"cpu {c:0}% rss {r:0} MiB")));
         return result;
