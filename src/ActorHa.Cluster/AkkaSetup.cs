@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Forwarding;
 using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
@@ -28,6 +29,7 @@ public static class AkkaSetup
         services.AddSingleton(removals);
         services.AddSingleton<NodeExit>();
         services.AddSingleton<LocalPartitions>();
+        services.AddSingleton<RemoteOwners>();
         services.AddSingleton<PartitionClient>();
         services.AddSingleton<ClusterView>();
         services.AddSingleton(settings.Lease);

@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Forwarding;
 using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
@@ -16,7 +17,7 @@ namespace ActorHa.Cluster;
 /// the region now knows where to send it instead.
 /// A request for a partition running on this node goes to it directly (<see cref="LocalPartitions"/>).
 /// </summary>
-public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals, LocalPartitions local)
+public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals, LocalPartitions local, RemoteOwners owners, IRequiredActor<PartitionForwarderKey> forwarder)
 {
     private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(50);
 
@@ -42,6 +43,7 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
         };
         var deadline = DateTime.UtcNow + settings.RequestTimeout;
         Replies.Unavailable? last = null;
+        var mayForward = true;
         while (true)
         {
             var remaining = deadline - DateTime.UtcNow;
@@ -54,8 +56,24 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
             var removal = removals.Next;
             try
             {
-                var target = (partition is { } p ? local.For(p) : null) ?? region.ActorRef;
-                var ask = target.Ask<IPartitionReply>(message, attempt, cancellationToken);
+                var forwarded = false;
+                Task<IPartitionReply> ask;
+                if (mayForward && partition is { } owned && local.For(owned) is null && owners.For(owned) is { } peer)
+                {
+                    // First attempt for a partition on another node: through the forwarders, batched with others.
+                    var reply = new TaskCompletionSource<IPartitionReply>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    forwarder.ActorRef.Tell(new PartitionForwarder.Forward(peer, message, reply));
+                    ask = reply.Task;
+                    forwarded = true;
+                }
+                else
+                {
+                    var target = (partition is { } p ? local.For(p) : null) ?? region.ActorRef;
+                    ask = target.Ask<IPartitionReply>(message, attempt, cancellationToken);
+                }
+
+                // Any retry goes through the shard region, which knows where the partition is now.
+                mayForward = false;
                 if (await Task.WhenAny(ask, removal).ConfigureAwait(false) != ask)
                 {
                     // Abandoned, not cancelled: a late answer is simply not awaited.
@@ -64,13 +82,18 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
                     continue;
                 }
 
-                var reply = await ask.ConfigureAwait(false);
-                if (reply is not Replies.Unavailable unavailable)
+                var answer = await ask.ConfigureAwait(false);
+                if (answer is not Replies.Unavailable unavailable)
                 {
-                    return reply;
+                    return answer;
                 }
 
                 last = unavailable;
+                if (forwarded)
+                {
+                    // Not delivered (partition not there, node gone, no answer in time): retry through the region now.
+                    continue;
+                }
             }
             catch (AskTimeoutException)
             {

@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Forwarding;
 using ActorHa.Cluster.Leases;
 using ActorHa.Domain;
 using Akka.Cluster.Hosting;
@@ -44,8 +45,11 @@ public static class PartitionsSetup
                     ShouldPassivateIdleEntities = false,
                     HandOffStopMessage = PartitionControl.Stop.Instance,
                 })
-            .WithActors((system, registry) =>
+            .WithActors((system, registry, resolver) =>
             {
+                registry.Register<PartitionForwarderKey>(system.ActorOf(
+                    PartitionForwarder.Props(map, resolver.GetService<LocalPartitions>(), resolver.GetService<RemoteOwners>(), settings.AttemptTimeout),
+                    PartitionForwarder.Name));
                 var region = registry.Get<PartitionRegion>();
                 registry.Register<PartitionStarterKey>(system.ActorOf(PartitionStarter.Props(region, map), "partition-starter"));
             });

@@ -1,5 +1,6 @@
 using System.Runtime.Serialization;
 using System.Text;
+using ActorHa.Cluster.Forwarding;
 using ActorHa.Domain;
 using Akka.Actor;
 using Akka.Serialization;
@@ -39,6 +40,9 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     private const string InvalidKeyReply = "r.invalidkey";
     private const string PageReply = "r.page";
     private const string UnavailableReply = "r.unavailable";
+    private const string ForwardBatchManifest = "fwd.batch";
+    private const string ReplyBatchManifest = "fwd.replies";
+    private const string PartitionsHereManifest = "fwd.here";
 
     public static readonly IReadOnlyList<Type> BoundTypes =
     [
@@ -46,11 +50,14 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         typeof(Commands.Put), typeof(Commands.Delete), typeof(Queries.Get), typeof(Queries.ListKeys),
         typeof(Replies.Written), typeof(Replies.Deleted), typeof(Replies.Found), typeof(Replies.NotFound),
         typeof(Replies.VersionMismatch), typeof(Replies.InvalidKey), typeof(Replies.KeyPage), typeof(Replies.Unavailable),
+        typeof(ForwardBatch), typeof(ReplyBatch), typeof(PartitionsHere),
     ];
 
     public override int Identifier => Id;
 
-    public override string Manifest(object o) => o switch
+    public override string Manifest(object o) => ManifestOf(o);
+
+    private static string ManifestOf(object o) => o switch
     {
         Events.ValueWritten => WrittenManifest,
         Events.ValueDeleted => DeletedManifest,
@@ -68,6 +75,9 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         Replies.InvalidKey => InvalidKeyReply,
         Replies.KeyPage => PageReply,
         Replies.Unavailable => UnavailableReply,
+        ForwardBatch => ForwardBatchManifest,
+        ReplyBatch => ReplyBatchManifest,
+        PartitionsHere => PartitionsHereManifest,
         _ => throw new ArgumentException($"{nameof(KvSerializer)} cannot serialize {o.GetType()}.", nameof(o)),
     };
 
@@ -86,6 +96,11 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     public override object FromBinary(byte[] bytes, string manifest)
     {
         using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
+        return Read(r, manifest);
+    }
+
+    private static object Read(BinaryReader r, string manifest)
+    {
         return manifest switch
         {
             WrittenManifestV1 => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r)),
@@ -108,6 +123,9 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             InvalidKeyReply => new Replies.InvalidKey(r.ReadString(), r.ReadString()),
             PageReply => ReadPage(r),
             UnavailableReply => new Replies.Unavailable(r.ReadString(), TimeSpan.FromTicks(r.ReadInt64())),
+            ForwardBatchManifest => new ForwardBatch(ReadItems(r, (id, item) => new ForwardedRequest(id, (IPartitionMessage)item))),
+            ReplyBatchManifest => new ReplyBatch(ReadItems(r, (id, item) => new ForwardedReply(id, (IPartitionReply)item))),
+            PartitionsHereManifest => new PartitionsHere(Enumerable.Range(0, r.ReadInt32()).Select(_ => r.ReadInt32()).ToList()),
             _ => throw new SerializationException($"{nameof(KvSerializer)} does not know the manifest '{manifest}'."),
         };
     }
@@ -175,9 +193,49 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             case Replies.Unavailable r:
                 w.Write(r.Reason); w.Write(r.RetryAfter.Ticks);
                 break;
+            case ForwardBatch b:
+                WriteItems(w, b.Items, i => (i.Id, i.Message));
+                break;
+            case ReplyBatch b:
+                WriteItems(w, b.Items, i => (i.Id, i.Reply));
+                break;
+            case PartitionsHere h:
+                w.Write(h.Partitions.Count);
+                foreach (var partition in h.Partitions)
+                {
+                    w.Write(partition);
+                }
+
+                break;
             default:
                 throw new ArgumentException($"{nameof(KvSerializer)} cannot serialize {obj.GetType()}.", nameof(obj));
         }
+    }
+
+    // Each item: its id, its own manifest, then its own layout, so a batch carries any message this serializer knows.
+    private static void WriteItems<T>(BinaryWriter w, IReadOnlyList<T> items, Func<T, (long Id, object Item)> parts)
+    {
+        w.Write(items.Count);
+        foreach (var entry in items)
+        {
+            var (id, item) = parts(entry);
+            w.Write(id);
+            w.Write(ManifestOf(item));
+            Write(w, item);
+        }
+    }
+
+    private static List<T> ReadItems<T>(BinaryReader r, Func<long, object, T> create)
+    {
+        var count = r.ReadInt32();
+        var items = new List<T>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var id = r.ReadInt64();
+            items.Add(create(id, Read(r, r.ReadString())));
+        }
+
+        return items;
     }
 
     private static void WriteSnapshot(BinaryWriter w, PartitionState state)

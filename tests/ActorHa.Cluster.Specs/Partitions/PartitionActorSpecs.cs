@@ -1,4 +1,5 @@
 using System.Text;
+using ActorHa.Cluster.Forwarding;
 using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
@@ -406,7 +407,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         var map = new PartitionMap(PartitionMap.DefaultPartitionCount);
         var local = new LocalPartitions(map);
         var region = CreateTestProbe();
-        var client = new PartitionClient(new FixedRegion(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), local);
+        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), local, new RemoteOwners(map), new Fixed<PartitionForwarderKey>(CreateTestProbe().Ref));
         var here = Enumerable.Range(0, 1000).Select(i => $"key{i}").First(k => map.For(k) == P);
         var elsewhere = Enumerable.Range(0, 1000).Select(i => $"key{i}").First(k => map.For(k) != P);
         var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, Lease, Lease.Generation, local: local));
@@ -433,11 +434,47 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         Assert.Equal(new Replies.NotFound(here), await afterStop);
     }
 
-    private sealed class FixedRegion(IActorRef region) : Akka.Hosting.IRequiredActor<PartitionRegion>
+    [Fact]
+    public async Task A_request_for_a_partition_another_node_runs_goes_through_the_forwarders_and_its_retry_after_unavailable_through_the_region_with_the_same_request_id()
     {
-        public IActorRef ActorRef => region;
+        // arrange: another node has announced the key's partition; region and forwarder only record
+        var map = new PartitionMap(PartitionMap.DefaultPartitionCount);
+        var owners = new RemoteOwners(map);
+        var region = CreateTestProbe();
+        var forwarder = CreateTestProbe();
+        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), new LocalPartitions(map), owners, new Fixed<PartitionForwarderKey>(forwarder.Ref));
+        var peer = new Address("akka.tcp", "actorha", "10.0.0.9", 4051);
+        owners.Set(map.For("elsewhere"), peer);
 
-        public Task<IActorRef> GetAsync(CancellationToken cancellationToken = default) => Task.FromResult(region);
+        // act
+        var write = client.AskAsync(new Commands.Put("elsewhere", V("x")));
+        var forward = forwarder.ExpectMsg<PartitionForwarder.Forward>();
+        forward.Reply.SetResult(new Replies.Unavailable("partition moved", TimeSpan.Zero));
+        var retried = region.ExpectMsg<Commands.Put>(TimeSpan.FromSeconds(1));
+        region.Reply(new Replies.Written("elsewhere", 1, Created: true));
+
+        // assert: first to the announced node, then through the region at once, as the same request
+        Assert.Equal(peer, forward.Peer);
+        var forwarded = Assert.IsType<Commands.Put>(forward.Message);
+        Assert.NotNull(forwarded.RequestId);
+        Assert.Equal(forwarded.RequestId, retried.RequestId);
+        Assert.Equal(new Replies.Written("elsewhere", 1, Created: true), await write);
+        forwarder.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+
+        // and a key whose partition nobody announced goes straight to the region
+        var other = Enumerable.Range(0, 1000).Select(i => $"key{i}").First(k => map.For(k) != map.For("elsewhere"));
+        var read = client.AskAsync(new Queries.Get(other));
+        Assert.Equal(new Queries.Get(other), region.ExpectMsg<Queries.Get>());
+        region.Reply(new Replies.NotFound(other));
+        Assert.Equal(new Replies.NotFound(other), await read);
+        forwarder.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    private sealed class Fixed<T>(IActorRef actor) : Akka.Hosting.IRequiredActor<T>
+    {
+        public IActorRef ActorRef => actor;
+
+        public Task<IActorRef> GetAsync(CancellationToken cancellationToken = default) => Task.FromResult(actor);
     }
 
     private IActorRef ChildOf(IActorRef supervisor)

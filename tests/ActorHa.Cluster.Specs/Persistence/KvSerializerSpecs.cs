@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Forwarding;
 using ActorHa.Cluster.Persistence;
 using ActorHa.Domain;
 using Akka.Serialization;
@@ -184,6 +185,42 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         Assert.Equal(found.Value, foundBack.Value);
         Assert.Equal(page.Partition, pageBack.Partition);
         Assert.Equal(page.Keys, pageBack.Keys);
+    }
+
+    [Fact]
+    public void A_forwarded_batch_its_replies_and_an_announcement_round_trip_with_every_item_and_its_id()
+    {
+        // arrange
+        var requestId = Guid.Parse("7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f");
+        var batch = new ForwardBatch(
+        [
+            new ForwardedRequest(1, new Commands.Put("k", [7, 8], 3, requestId)),
+            new ForwardedRequest(2, new Queries.Get("g")),
+            new ForwardedRequest(long.MaxValue, new Commands.Delete("d", null, requestId)),
+            new ForwardedRequest(4, new Queries.ListKeys(new PartitionId(5), "p", null, 10)),
+        ]);
+        var replies = new ReplyBatch(
+        [
+            new ForwardedReply(1, new Replies.Written("k", 4, Created: false)),
+            new ForwardedReply(2, new Replies.Found("g", [9], 2, At, At.AddSeconds(1))),
+            new ForwardedReply(3, new Replies.Unavailable("moving", TimeSpan.FromMilliseconds(200))),
+        ]);
+
+        // act
+        var batchBack = (ForwardBatch)RoundTrip(batch);
+        var repliesBack = (ReplyBatch)RoundTrip(replies);
+        var hereBack = (PartitionsHere)RoundTrip(new PartitionsHere([0, 5, 31]));
+
+        // assert
+        Assert.Equal(batch.Items.Select(i => i.Id), batchBack.Items.Select(i => i.Id));
+        Assert.Equal(batch.Items.Select(i => Normalize(i.Message)), batchBack.Items.Select(i => Normalize(i.Message)));
+        Assert.Equal(replies.Items.Select(i => i.Id), repliesBack.Items.Select(i => i.Id));
+        Assert.Equal(replies.Items[0].Reply, repliesBack.Items[0].Reply);
+        var found = (Replies.Found)repliesBack.Items[1].Reply;
+        Assert.Equal(("g", 2L), (found.Key, found.Version));
+        Assert.Equal([9], found.Value);
+        Assert.Equal(replies.Items[2].Reply, repliesBack.Items[2].Reply);
+        Assert.Equal([0, 5, 31], hereBack.Partitions);
     }
 
     private object RoundTrip(object message)
