@@ -125,6 +125,7 @@ public static class KvEndpoints
         Replies.NotFound => Problems.NotFound(key),
         Replies.VersionMismatch m => Problems.VersionMismatch(m),
         Replies.InvalidKey k => Problems.InvalidKey(k.Reason),
+        Replies.IdempotencyConflict c => Problems.IdempotencyKeyReused(c),
         Replies.Unavailable u => Problems.Unavailable(u),
         _ => Problems.Unavailable(new Replies.Unavailable($"unexpected reply {reply.GetType().Name}", TimeSpan.FromSeconds(1))),
     };

@@ -16,6 +16,7 @@ public static class Problems
     public const string VersionMismatchType = "urn:actorha:problem:version-mismatch";
     public const string NotFoundType = "urn:actorha:problem:not-found";
     public const string UnavailableType = "urn:actorha:problem:unavailable";
+    public const string IdempotencyKeyReusedType = "urn:actorha:problem:idempotency-key-reused";
 
     public static IResult InvalidKey(string reason) =>
         Results.Problem(title: "Invalid key", detail: reason, statusCode: StatusCodes.Status400BadRequest, type: InvalidKeyType);
@@ -40,6 +41,14 @@ public static class Problems
             statusCode: StatusCodes.Status412PreconditionFailed,
             type: VersionMismatchType,
             extensions: new Dictionary<string, object?> { ["key"] = m.Key, ["expectedVersion"] = m.ExpectedVersion, ["currentVersion"] = m.CurrentVersion });
+
+    public static IResult IdempotencyKeyReused(Replies.IdempotencyConflict c) =>
+        Results.Problem(
+            title: "Idempotency-Key reused",
+            detail: "This Idempotency-Key was first used for a different request (another value, operation or key); nothing was applied. Use a new Idempotency-Key for a new request.",
+            statusCode: StatusCodes.Status422UnprocessableEntity,
+            type: IdempotencyKeyReusedType,
+            extensions: new Dictionary<string, object?> { ["key"] = c.Key });
 
     public static IResult Unavailable(Replies.Unavailable u) => new RetryAfterResult(
         Results.Problem(title: "Partition unavailable", detail: $"{u.Reason}. Retry later; a write's outcome is unknown until read back.",

@@ -40,12 +40,18 @@ public sealed class PartitionState
     public static PartitionState FromEntries(IEnumerable<KeyValuePair<string, Entry>> entries, IEnumerable<(Guid RequestId, IPartitionReply Reply)>? recent = null) =>
         new(ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, entries), RecentRequests.From(recent ?? []));
 
+    public static PartitionState FromEntries(IEnumerable<KeyValuePair<string, Entry>> entries, IEnumerable<(Guid RequestId, RememberedRequest Request)> recent) =>
+        new(ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, entries), RecentRequests.From(recent));
+
     public Entry? Find(string key) => Entries.TryGetValue(key, out var entry) ? entry : null;
 
     public Decision Decide(IWriteCommand command, DateTimeOffset now) => command switch
     {
-        // A retry of a request already applied gets the original answer and changes nothing.
-        { RequestId: { } id } when Recent.Find(id) is { } earlier => new Decision(null, earlier),
+        // A retry of a request already applied gets the original answer and changes nothing; the same id sent
+        // with a different request is refused, never answered with the first one's outcome.
+        { RequestId: { } id } when Recent.Lookup(id) is { } earlier => new Decision(null, IsSameRequest(earlier, command)
+            ? earlier.Reply
+            : new Replies.IdempotencyConflict(command.Key, $"request id {id} was already used for a different request")),
         Commands.Put put => DecidePut(put, now),
         Commands.Delete delete => DecideDelete(delete, now),
         _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown write command."),
@@ -93,18 +99,43 @@ public sealed class PartitionState
     {
         if (@event is Events.WriteRefused refused)
         {
-            return refused.RequestId is { } refusedId ? new PartitionState(Entries, Recent.Add(refusedId, refused.Reply, RememberedRequests)) : this;
+            // A refused delete of an absent key is the only refusal whose request is fully known from its event.
+            var refusedFingerprint = refused.ExpectedVersion is null ? RequestFingerprint.OfDelete(refused.Key) : 0;
+            return refused.RequestId is { } refusedId ? new PartitionState(Entries, Recent.Add(refusedId, refused.Reply, RememberedRequests, refusedFingerprint)) : this;
         }
 
         var current = Find(@event.Key);
-        var (entry, reply) = @event switch
+        var (entry, reply, fingerprint) = @event switch
         {
-            Events.ValueWritten w => (Written(current, w), (IPartitionReply)new Replies.Written(w.Key, w.Version, Created: current is not { IsLive: true })),
-            Events.ValueDeleted d => (Deleted(current, d), new Replies.Deleted(d.Key, d.Version)),
+            Events.ValueWritten w => (Written(current, w), (IPartitionReply)new Replies.Written(w.Key, w.Version, Created: current is not { IsLive: true }), RequestFingerprint.OfPut(w.Key, w.Value)),
+            Events.ValueDeleted d => (Deleted(current, d), new Replies.Deleted(d.Key, d.Version), RequestFingerprint.OfDelete(d.Key)),
             _ => throw new ArgumentOutOfRangeException(nameof(@event), @event, "Unknown event."),
         };
-        var recent = @event.RequestId is { } id ? Recent.Add(id, reply, RememberedRequests) : Recent;
+        var recent = @event.RequestId is { } id ? Recent.Add(id, reply, RememberedRequests, fingerprint) : Recent;
         return new PartitionState(Entries.SetItem(@event.Key, entry), recent);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="command"/> is a copy of the request remembered as <paramref name="earlier"/>: same
+    /// kind, key and precondition as far as the reply tells, and the same fingerprint where one is known.
+    /// </summary>
+    private static bool IsSameRequest(RememberedRequest earlier, IWriteCommand command)
+    {
+        var (fingerprint, expected) = command switch
+        {
+            Commands.Put put => (RequestFingerprint.OfPut(put.Key, put.Value), put.ExpectedVersion),
+            Commands.Delete delete => (RequestFingerprint.OfDelete(delete.Key), delete.ExpectedVersion),
+            _ => (0UL, null),
+        };
+        var sameKind = (earlier.Reply, command) switch
+        {
+            (Replies.Written w, Commands.Put) => w.Key == command.Key,
+            (Replies.Deleted d, Commands.Delete) => d.Key == command.Key,
+            (Replies.VersionMismatch m, _) => m.Key == command.Key && m.ExpectedVersion == expected,
+            (Replies.NotFound n, Commands.Delete { ExpectedVersion: null }) => n.Key == command.Key,
+            _ => false,
+        };
+        return sameKind && (earlier.Fingerprint == 0 || earlier.Fingerprint == fingerprint);
     }
 
     /// <summary>

@@ -78,6 +78,9 @@ public static class Replies
 
     public sealed record InvalidKey(string Key, string Reason) : IPartitionReply;
 
+    /// <summary>The write's request id (Idempotency-Key) was already used for a different request; nothing was applied.</summary>
+    public sealed record IdempotencyConflict(string Key, string Reason) : IPartitionReply;
+
     public sealed record KeyPage(PartitionId Partition, IReadOnlyList<KeyVersion> Keys) : IPartitionReply;
 
     /// <summary>The partition could not answer (restarting, moving, journal down). Safe to retry after RetryAfter.</summary>

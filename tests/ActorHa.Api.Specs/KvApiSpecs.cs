@@ -318,6 +318,40 @@ public abstract class KvApiSpecs(NodeFixture node)
     }
 
     [Fact]
+    public async Task An_Idempotency_Key_reused_for_a_different_value_key_or_operation_is_422_problem_json_and_applies_nothing()
+    {
+        // arrange: the other key in the same partition, where the id is remembered (ids are remembered per partition)
+        var map = new ActorHa.Domain.PartitionMap(ActorHa.Domain.PartitionMap.DefaultPartitionCount);
+        var key = NewKey();
+        var otherKey = Enumerable.Range(0, 10_000).Select(_ => NewKey()).First(k => map.For(k) == map.For(key));
+        HttpRequestMessage Request(HttpMethod method, string target, string? value)
+        {
+            var request = new HttpRequestMessage(method, ActorHaClient.KeyPath(target)) { Content = value is null ? null : new ByteArrayContent(V(value)) };
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", $"invoice-{key}");
+            return request;
+        }
+
+        using var first = await node.Http.SendAsync(Request(HttpMethod.Put, key, "a"));
+
+        // act
+        var (otherValue, otherValueProblem) = await ProblemOf(Request(HttpMethod.Put, key, "b"));
+        var (otherTarget, otherTargetProblem) = await ProblemOf(Request(HttpMethod.Put, otherKey, "a"));
+        var (delete, deleteProblem) = await ProblemOf(Request(HttpMethod.Delete, key, null));
+        using var retry = await node.Http.SendAsync(Request(HttpMethod.Put, key, "a"));
+
+        // assert: each reuse refused with 422, the true retry still answered with the first outcome
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.All([otherValue, otherTarget, delete], r => Assert.Equal(HttpStatusCode.UnprocessableEntity, r.StatusCode));
+        Assert.All([otherValueProblem, otherTargetProblem, deleteProblem], p => Assert.Equal("urn:actorha:problem:idempotency-key-reused", p.GetProperty("type").GetString()));
+        Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
+        Assert.Equal("\"1\"", retry.Headers.ETag?.Tag);
+        var stored = await node.Client.GetAsync(key);
+        Assert.Equal(V("a"), stored.Value!.Value);
+        Assert.Equal(1L, stored.Value.Version);
+        Assert.Equal(HttpStatusCode.NotFound, (await node.Client.GetAsync(otherKey)).Status);
+    }
+
+    [Fact]
     public async Task An_unknown_route_is_404_problem_json()
     {
         var (response, _) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, "v2/nothing"));

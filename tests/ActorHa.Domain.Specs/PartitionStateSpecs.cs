@@ -194,6 +194,60 @@ public sealed class PartitionStateSpecs
         Assert.Equal(2, Assert.IsType<Replies.Found>(s2.Answer(new Queries.Get("k"))).Version);
     }
 
+    [Theory]
+    [InlineData("put another value")]
+    [InlineData("put another key")]
+    [InlineData("delete the key")]
+    public void A_request_id_reused_for_a_different_request_is_refused_as_a_conflict_and_changes_nothing(string reuse)
+    {
+        // arrange
+        var id = Guid.NewGuid();
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one"), RequestId: id));
+        IWriteCommand command = reuse switch
+        {
+            "put another value" => new Commands.Put("k", V("two"), RequestId: id),
+            "put another key" => new Commands.Put("other", V("one"), RequestId: id),
+            _ => new Commands.Delete("k", RequestId: id),
+        };
+
+        // act
+        var decision = s1.Decide(command, T0);
+
+        // assert
+        Assert.Null(decision.Event);
+        Assert.IsType<Replies.IdempotencyConflict>(decision.Reply);
+        Assert.Equal(V("one"), Assert.IsType<Replies.Found>(s1.Answer(new Queries.Get("k"))).Value);
+    }
+
+    [Fact]
+    public void A_request_id_remembered_from_events_or_a_snapshot_still_recognises_a_different_value()
+    {
+        // arrange: the state rebuilt as recovery does, from the events, and from the remembered requests a snapshot holds
+        var id = Guid.NewGuid();
+        var written = new Events.ValueWritten("k", V("one"), 1, T0, id);
+        var fromEvents = PartitionState.Empty.Apply(written);
+        var fromSnapshot = PartitionState.FromEntries(fromEvents.Entries, fromEvents.Recent.Remembered);
+
+        // act / assert
+        Assert.All([fromEvents, fromSnapshot], state =>
+        {
+            Assert.IsType<Replies.IdempotencyConflict>(state.Decide(new Commands.Put("k", V("two"), RequestId: id), T0).Reply);
+            Assert.Equal(new Replies.Written("k", 1, Created: true), state.Decide(new Commands.Put("k", V("one"), RequestId: id), T0).Reply);
+        });
+    }
+
+    [Fact]
+    public void A_request_remembered_without_a_fingerprint_is_matched_on_kind_and_key_only()
+    {
+        // A snapshot written before fingerprints (v3) remembers only the reply: a different value cannot be told apart.
+        var id = Guid.NewGuid();
+        var state = PartitionState.FromEntries([], [(id, (IPartitionReply)new Replies.Written("k", 1, Created: true))]);
+
+        Assert.Equal(new Replies.Written("k", 1, Created: true), state.Decide(new Commands.Put("k", V("two"), RequestId: id), T0).Reply);
+        Assert.IsType<Replies.IdempotencyConflict>(state.Decide(new Commands.Put("other", V("two"), RequestId: id), T0).Reply);
+        Assert.IsType<Replies.IdempotencyConflict>(state.Decide(new Commands.Delete("k", RequestId: id), T0).Reply);
+    }
+
     [Fact]
     public void A_retried_compare_and_set_is_not_refused_by_its_own_success()
     {

@@ -17,7 +17,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     public const int Id = 4701;
 
     // Persisted: never change their meaning. v1 is still read; v2 adds the request id (and, in snapshots,
-    // the remembered requests); snapshot v3 also remembers refusals. The last of each is what this version writes.
+    // the remembered requests); snapshot v3 also remembers refusals, v4 each remembered request's fingerprint.
+    // The last of each is what this version writes.
     public const string WrittenManifestV1 = "kv.written.v1";
     public const string DeletedManifestV1 = "kv.deleted.v1";
     public const string SnapshotManifestV1 = "kv.snapshot.v1";
@@ -25,7 +26,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     public const string WrittenManifest = "kv.written.v2";
     public const string DeletedManifest = "kv.deleted.v2";
     public const string RefusedManifest = "kv.refused.v1";
-    public const string SnapshotManifest = "kv.snapshot.v3";
+    public const string SnapshotManifestV3 = "kv.snapshot.v3";
+    public const string SnapshotManifest = "kv.snapshot.v4";
 
     // Wire only: must match across the nodes of one cluster (rolling upgrades keep them stable too).
     private const string PutManifest = "cmd.put";
@@ -40,6 +42,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     private const string InvalidKeyReply = "r.invalidkey";
     private const string PageReply = "r.page";
     private const string UnavailableReply = "r.unavailable";
+    private const string IdempotencyConflictReply = "r.idconflict";
     private const string ForwardBatchManifest = "fwd.batch";
     private const string ReplyBatchManifest = "fwd.replies";
     private const string PartitionsHereManifest = "fwd.here";
@@ -50,7 +53,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         typeof(Commands.Put), typeof(Commands.Delete), typeof(Queries.Get), typeof(Queries.ListKeys),
         typeof(Replies.Written), typeof(Replies.Deleted), typeof(Replies.Found), typeof(Replies.NotFound),
         typeof(Replies.VersionMismatch), typeof(Replies.InvalidKey), typeof(Replies.KeyPage), typeof(Replies.Unavailable),
-        typeof(ForwardBatch), typeof(ReplyBatch), typeof(PartitionsHere),
+        typeof(Replies.IdempotencyConflict), typeof(ForwardBatch), typeof(ReplyBatch), typeof(PartitionsHere),
     ];
 
     public override int Identifier => Id;
@@ -75,6 +78,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         Replies.InvalidKey => InvalidKeyReply,
         Replies.KeyPage => PageReply,
         Replies.Unavailable => UnavailableReply,
+        Replies.IdempotencyConflict => IdempotencyConflictReply,
         ForwardBatch => ForwardBatchManifest,
         ReplyBatch => ReplyBatchManifest,
         PartitionsHere => PartitionsHereManifest,
@@ -105,12 +109,13 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         {
             WrittenManifestV1 => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r)),
             DeletedManifestV1 => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r)),
-            SnapshotManifestV1 => ReadSnapshot(r, withRequests: false, withRefusals: false),
-            SnapshotManifestV2 => ReadSnapshot(r, withRequests: true, withRefusals: false),
+            SnapshotManifestV1 => ReadSnapshot(r, withRequests: false, withRefusals: false, withFingerprints: false),
+            SnapshotManifestV2 => ReadSnapshot(r, withRequests: true, withRefusals: false, withFingerprints: false),
+            SnapshotManifestV3 => ReadSnapshot(r, withRequests: true, withRefusals: true, withFingerprints: false),
             WrittenManifest => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r), ReadOptionalGuid(r)),
             DeletedManifest => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r), ReadOptionalGuid(r)),
             RefusedManifest => new Events.WriteRefused(r.ReadString(), r.ReadInt64(), ReadOptionalLong(r), ReadTime(r), ReadOptionalGuid(r)),
-            SnapshotManifest => ReadSnapshot(r, withRequests: true, withRefusals: true),
+            SnapshotManifest => ReadSnapshot(r, withRequests: true, withRefusals: true, withFingerprints: true),
             PutManifest => new Commands.Put(r.ReadString(), ReadBytes(r), ReadOptionalLong(r), ReadOptionalGuid(r)),
             DeleteManifest => new Commands.Delete(r.ReadString(), ReadOptionalLong(r), ReadOptionalGuid(r)),
             GetManifest => new Queries.Get(r.ReadString()),
@@ -123,6 +128,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             InvalidKeyReply => new Replies.InvalidKey(r.ReadString(), r.ReadString()),
             PageReply => ReadPage(r),
             UnavailableReply => new Replies.Unavailable(r.ReadString(), TimeSpan.FromTicks(r.ReadInt64())),
+            IdempotencyConflictReply => new Replies.IdempotencyConflict(r.ReadString(), r.ReadString()),
             ForwardBatchManifest => new ForwardBatch(ReadItems(r, (id, item) => new ForwardedRequest(id, (IPartitionMessage)item))),
             ReplyBatchManifest => new ReplyBatch(ReadItems(r, (id, item) => new ForwardedReply(id, (IPartitionReply)item))),
             PartitionsHereManifest => new PartitionsHere(Enumerable.Range(0, r.ReadInt32()).Select(_ => r.ReadInt32()).ToList()),
@@ -193,6 +199,9 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             case Replies.Unavailable r:
                 w.Write(r.Reason); w.Write(r.RetryAfter.Ticks);
                 break;
+            case Replies.IdempotencyConflict r:
+                w.Write(r.Key); w.Write(r.Reason);
+                break;
             case ForwardBatch b:
                 WriteItems(w, b.Items, i => (i.Id, i.Message));
                 break;
@@ -248,10 +257,11 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
 
         w.Write(state.Recent.Count);
         Span<byte> guid = stackalloc byte[16];
-        foreach (var (id, reply) in state.Recent.InOrder)
+        foreach (var (id, (reply, fingerprint)) in state.Recent.Remembered)
         {
             id.TryWriteBytes(guid);
             w.Write(guid);
+            w.Write(fingerprint);
             switch (reply)
             {
                 case Replies.Written written:
@@ -280,11 +290,11 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             entries += (key.Length * 3L) + e.Value.Length + 40;
         }
 
-        // Guid, kind, key (usually short), version per remembered request.
-        return (int)Math.Min(entries + (state.Recent.Count * 48L), Array.MaxLength);
+        // Guid, fingerprint, kind, key (usually short), version per remembered request.
+        return (int)Math.Min(entries + (state.Recent.Count * 56L), Array.MaxLength);
     }
 
-    private static PartitionState ReadSnapshot(BinaryReader r, bool withRequests, bool withRefusals)
+    private static PartitionState ReadSnapshot(BinaryReader r, bool withRequests, bool withRefusals, bool withFingerprints)
     {
         var count = r.ReadInt32();
         var entries = new KeyValuePair<string, Entry>[count];
@@ -294,17 +304,18 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             entries[i] = new(key, new Entry(ReadBytes(r), r.ReadInt64(), ReadTime(r), ReadTime(r), r.ReadBoolean()));
         }
 
-        var recent = new List<(Guid, IPartitionReply)>();
+        var recent = new List<(Guid, RememberedRequest)>();
         if (withRequests)
         {
             var requests = r.ReadInt32();
             for (var i = 0; i < requests; i++)
             {
                 var id = new Guid(r.ReadBytes(16));
+                var fingerprint = withFingerprints ? r.ReadUInt64() : 0;
                 var kind = r.ReadByte();
                 var key = r.ReadString();
                 var version = r.ReadInt64();
-                recent.Add((id, kind switch
+                recent.Add((id, new RememberedRequest(kind switch
                 {
                     1 => new Replies.Written(key, version, Created: true),
                     2 => new Replies.Written(key, version, Created: false),
@@ -312,7 +323,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                     4 when withRefusals => new Replies.VersionMismatch(key, r.ReadInt64(), version),
                     5 when withRefusals => new Replies.NotFound(key),
                     _ => throw new SerializationException($"Unknown remembered reply kind {kind}."),
-                }));
+                }, fingerprint)));
             }
         }
 

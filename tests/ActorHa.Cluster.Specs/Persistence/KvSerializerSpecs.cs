@@ -32,6 +32,7 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         new Replies.VersionMismatch("k", 1, 2),
         new Replies.InvalidKey("", "empty"),
         new Replies.Unavailable("restarting", TimeSpan.FromMilliseconds(1500)),
+        new Replies.IdempotencyConflict("k", "request id reused"),
     ];
 
     [Theory]
@@ -59,7 +60,7 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         Assert.Equal("kv.written.v2", serializer.Manifest(new Events.ValueWritten("k", [], 1, At)));
         Assert.Equal("kv.deleted.v2", serializer.Manifest(new Events.ValueDeleted("k", 1, At)));
         Assert.Equal("kv.refused.v1", serializer.Manifest(new Events.WriteRefused("k", 1, 2, At, Guid.NewGuid())));
-        Assert.Equal("kv.snapshot.v3", serializer.Manifest(PartitionState.Empty));
+        Assert.Equal("kv.snapshot.v4", serializer.Manifest(PartitionState.Empty));
         Assert.Equal(KvSerializer.Id, serializer.Identifier);
     }
 
@@ -148,27 +149,49 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
     }
 
     [Fact]
-    public void A_v3_snapshot_with_remembered_refusals_is_stored_as_pinned_bytes_and_reads_back()
+    public void A_v3_snapshot_with_remembered_refusals_still_reads_back()
     {
-        // The v1 entry above, then two remembered refusals: a version mismatch (kind 4: key, current, expected)
-        // and a delete of an absent key (kind 5: key, 0).
+        // As v3 stored it (no fingerprints): the v1 entry above, then two remembered refusals: a version mismatch
+        // (kind 4: key, current, expected) and a delete of an absent key (kind 5: key, 0).
         const string Stored = "01000000016B010000000703000000000000007BE897B69A0100007BE897B69A01000000"
             + "02000000"
             + "33221100554477668899AABBCCDDEEFF" + "04" + "016B" + "0300000000000000" + "0500000000000000"
             + "CCDDEEFFAABB88997766554433221100" + "05" + "04676F6E65" + "0000000000000000";
+
+        var back = (PartitionState)Sys.Serialization.Deserialize(Convert.FromHexString(Stored), KvSerializer.Id, KvSerializer.SnapshotManifestV3);
+
+        Assert.Equal(
+            [
+                (Guid.Parse("00112233-4455-6677-8899-aabbccddeeff"), new RememberedRequest(new Replies.VersionMismatch("k", 5, 3), 0)),
+                (Guid.Parse("ffeeddcc-bbaa-9988-7766-554433221100"), new RememberedRequest(new Replies.NotFound("gone"), 0)),
+            ],
+            back.Recent.Remembered);
+        Assert.Equal(3, back.Entries["k"].Version);
+    }
+
+    [Fact]
+    public void A_v4_snapshot_remembers_each_request_with_its_fingerprint_as_pinned_bytes_and_reads_back()
+    {
+        // The v1 entry above, then a remembered write (kind 1: created) and a refused delete of an absent key
+        // (kind 5), each after its 8-byte fingerprint (FNV-1a of kind, key length, key and value).
+        const string Stored = "01000000016B010000000703000000000000007BE897B69A0100007BE897B69A01000000"
+            + "02000000"
+            + "33221100554477668899AABBCCDDEEFF" + "A8E5095B1B740945" + "01" + "016B" + "0300000000000000"
+            + "CCDDEEFFAABB88997766554433221100" + "4470D5730627A3D0" + "05" + "04676F6E65" + "0000000000000000";
+        var (written, refused) = (Guid.Parse("00112233-4455-6677-8899-aabbccddeeff"), Guid.Parse("ffeeddcc-bbaa-9988-7766-554433221100"));
         var state = PartitionState.FromEntries(
             [new KeyValuePair<string, Entry>("k", new Entry([7], 3, At, At, Deleted: false))],
             [
-                (Guid.Parse("00112233-4455-6677-8899-aabbccddeeff"), new Replies.VersionMismatch("k", 5, 3)),
-                (Guid.Parse("ffeeddcc-bbaa-9988-7766-554433221100"), new Replies.NotFound("gone")),
+                (written, new RememberedRequest(new Replies.Written("k", 3, Created: true), RequestFingerprint.OfPut("k", [7]))),
+                (refused, new RememberedRequest(new Replies.NotFound("gone"), RequestFingerprint.OfDelete("gone"))),
             ]);
         var serializer = Sys.Serialization.FindSerializerFor(state);
 
-        var written = Convert.ToHexString(serializer.ToBinary(state));
+        var bytes = Convert.ToHexString(serializer.ToBinary(state));
         var back = (PartitionState)Sys.Serialization.Deserialize(Convert.FromHexString(Stored), KvSerializer.Id, KvSerializer.SnapshotManifest);
 
-        Assert.Equal(Stored, written);
-        Assert.Equal(state.Recent.InOrder, back.Recent.InOrder);
+        Assert.Equal(Stored, bytes);
+        Assert.Equal(state.Recent.Remembered, back.Recent.Remembered);
         Assert.Equal(3, back.Entries["k"].Version);
     }
 
