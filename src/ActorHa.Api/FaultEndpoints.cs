@@ -55,7 +55,7 @@ public static class FaultEndpoints
             await change();
             return Results.NoContent();
         }
-        catch (TimeoutException)
+        catch (RemotingUnavailableException)
         {
             return Results.Problem(
                 title: "Remoting unavailable",

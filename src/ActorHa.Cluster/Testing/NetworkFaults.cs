@@ -57,10 +57,19 @@ public sealed class NetworkFaults(IServiceProvider services)
         var transport = ((IRemoteActorRefProvider)((ExtendedActorSystem)system).Provider).Transport;
         // The throttler matches peers by host and port only (scheme and system name are stripped).
         var peer = new Address("akka.trttl.tcp", system.Name, host, port);
-        // Remoting answers within milliseconds unless it is shutting down (this node was just downed); then
-        // there is nothing left to cut, and the caller should not wait for Akka's 30 s ask timeout.
-        var applied = await transport.ManagementCommand(new SetThrottle(peer, ThrottleTransportAdapter.Direction.Both, mode))
-            .WaitAsync(CommandTimeout).ConfigureAwait(false);
+        // Remoting answers within milliseconds unless it is shutting down (this node was just downed) or has
+        // shut down; then there is nothing left to cut, and the caller should not wait for Akka's 30 s ask timeout.
+        bool applied;
+        try
+        {
+            applied = await transport.ManagementCommand(new SetThrottle(peer, ThrottleTransportAdapter.Direction.Both, mode))
+                .WaitAsync(CommandTimeout).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or RemoteTransportException)
+        {
+            throw new RemotingUnavailableException(e);
+        }
+
         if (!applied)
         {
             throw new InvalidOperationException("The remoting transport has no throttler adapter; start the node with ActorHa:FaultInjection=true.");
@@ -92,3 +101,6 @@ public static class NetworkFaultsSetup
         return services;
     }
 }
+
+/// <summary>Remoting cannot take a fault command: it is shutting down or has shut down (the node was downed).</summary>
+public sealed class RemotingUnavailableException(Exception inner) : Exception("Akka remoting is not running or did not take the command in time; the node is probably shutting down.", inner);
