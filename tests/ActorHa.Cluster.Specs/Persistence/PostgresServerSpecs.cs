@@ -1,0 +1,48 @@
+using ActorHa.Launcher;
+
+namespace ActorHa.Cluster.Specs.Persistence;
+
+/// <summary>The throw-away PostgreSQL server the specs, the benchmarks and the chaos runs start.</summary>
+public sealed class PostgresServerSpecs
+{
+    [Fact]
+    public void A_throw_away_server_stops_with_every_one_of_its_processes_and_leaves_no_data_directory_behind()
+    {
+        // arrange: a server of its own, and its postmaster with the children it runs
+        var server = PostgresServer.StartNew();
+        var dataDir = server.DataDir;
+        var postmaster = int.Parse(File.ReadLines(Path.Combine(dataDir, "postmaster.pid")).First(), System.Globalization.CultureInfo.InvariantCulture);
+        var family = ChildrenOf(postmaster).Append(postmaster).ToList();
+        Assert.True(family.Count > 1, "the postmaster should be running its background processes");
+
+        // act
+        server.Dispose();
+
+        // assert
+        Assert.False(Directory.Exists(dataDir), $"{dataDir} was left behind");
+        Assert.All(family, pid => Assert.False(IsAlive(pid), $"process {pid} outlived the server"));
+    }
+
+    private static IEnumerable<int> ChildrenOf(int parent) =>
+        Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 0 && Stat(pid) is { } stat && stat.Parent == parent)
+            .ToList();
+
+    private static bool IsAlive(int pid) => Stat(pid) is { State: not 'Z' };
+
+    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may contain spaces, so parse after the last ')'.
+    private static (char State, int Parent)? Stat(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (fields[0][0], int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}
