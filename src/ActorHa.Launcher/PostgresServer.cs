@@ -13,6 +13,8 @@ namespace ActorHa.Launcher;
 /// </summary>
 public sealed class PostgresServer : IDisposable
 {
+    private const string DataDirPrefix = "actorha-pg-";
+
     private static readonly Lazy<PostgresServer> SharedServer = new(StartNew, LazyThreadSafetyMode.ExecutionAndPublication);
 
     private readonly Process _process;
@@ -61,6 +63,7 @@ public sealed class PostgresServer : IDisposable
     /// <summary>A server of its own (most callers want <see cref="Shared"/>); dispose it to remove it.</summary>
     public static PostgresServer StartNew()
     {
+        RemoveStaleDataDirectories();
         var bin = Directory.Exists("/usr/lib/postgresql")
             ? Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin")).Where(d => File.Exists(Path.Combine(d, "initdb"))).OrderDescending().FirstOrDefault()
             : null;
@@ -69,7 +72,7 @@ public sealed class PostgresServer : IDisposable
             throw new InvalidOperationException("PostgreSQL server binaries not found under /usr/lib/postgresql: install Debian's postgresql package (apt-get install postgresql), as .ci/run does.");
         }
 
-        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-pg-" + Guid.NewGuid().ToString("N"));
+        var dataDir = Path.Combine(Path.GetTempPath(), DataDirPrefix + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
         var asRoot = Environment.UserName == "root";
         if (asRoot)
@@ -153,6 +156,44 @@ public sealed class PostgresServer : IDisposable
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
         {
             // Best effort at exit.
+        }
+    }
+
+    /// <summary>
+    /// Deletes the data directories of earlier servers whose postmaster is gone. A process that ends without running
+    /// its exit handlers (a test host the runner kills, `kill -9` of a benchmark) cannot remove its own; measured: a test
+    /// run left one per test project behind, its server shut down but the directory still there. A directory whose
+    /// postmaster still runs, or one whose server never started that is less than ten minutes old (another process may
+    /// be running initdb in it), is left alone.
+    /// </summary>
+    public static void RemoveStaleDataDirectories()
+    {
+        foreach (var dir in Directory.EnumerateDirectories(Path.GetTempPath(), DataDirPrefix + "*"))
+        {
+            try
+            {
+                var pidFile = Path.Combine(dir, "postmaster.pid");
+                if (File.Exists(pidFile))
+                {
+                    if (int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                        && Directory.Exists($"/proc/{pid}"))
+                    {
+                        continue;
+                    }
+                }
+                else if (!File.Exists(Path.Combine(dir, "postmaster.opts")) && DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromMinutes(10))
+                {
+                    // Never started (a postmaster writes postmaster.opts when it starts, and leaves it when it stops):
+                    // possibly initdb at work right now.
+                    continue;
+                }
+
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Someone else's, or in use: not ours to force.
+            }
         }
     }
 

@@ -23,6 +23,41 @@ public sealed class PostgresServerSpecs
         Assert.All(family, pid => Assert.False(IsAlive(pid), $"process {pid} outlived the server"));
     }
 
+    [Fact]
+    public void Starting_a_server_removes_data_directories_whose_postmaster_is_gone_and_keeps_one_whose_postmaster_runs()
+    {
+        // arrange: what a killed test host leaves behind (its postmaster's pid, now dead), and a directory in use
+        using var finished = System.Diagnostics.Process.Start("true")!;
+        finished.WaitForExit();
+        var stale = FakeDataDir(finished.Id);
+        var shutDown = FakeDataDir(postmasterPid: null);
+        var inUse = FakeDataDir(Environment.ProcessId);
+
+        // act
+        PostgresServer.RemoveStaleDataDirectories();
+
+        // assert
+        Assert.False(Directory.Exists(stale), "a directory whose postmaster is gone should be removed");
+        Assert.False(Directory.Exists(shutDown), "a directory whose server was shut down should be removed");
+        Assert.True(Directory.Exists(inUse), "a directory whose postmaster runs must be kept");
+        Directory.Delete(inUse, recursive: true);
+    }
+
+    /// <param name="postmasterPid">null: a server that was shut down (postmaster.opts left, postmaster.pid removed).</param>
+    private static string FakeDataDir(int? postmasterPid)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "actorha-pg-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(dir, "base"));
+        File.WriteAllText(Path.Combine(dir, "postmaster.opts"), "postgres -D " + dir);
+        if (postmasterPid is { } pid)
+        {
+            File.WriteAllText(Path.Combine(dir, "postmaster.pid"), $"{pid}\n{dir}\n");
+        }
+
+        File.WriteAllText(Path.Combine(dir, "base", "data"), "x");
+        return dir;
+    }
+
     private static IEnumerable<int> ChildrenOf(int parent) =>
         Directory.EnumerateDirectories("/proc")
             .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
