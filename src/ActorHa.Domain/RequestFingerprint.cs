@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 
 namespace ActorHa.Domain;
@@ -21,11 +22,13 @@ public static class RequestFingerprint
 
     private static ulong Mix(ulong hash, string key)
     {
+        // Computed for every applied write: no allocation for keys of usual length (UTF-8 needs at most 3 bytes a char).
         Span<byte> buffer = stackalloc byte[256];
-        var bytes = Encoding.UTF8.GetByteCount(key) <= buffer.Length ? buffer[..Encoding.UTF8.GetBytes(key, buffer)] : Encoding.UTF8.GetBytes(key);
-        // The key's length first, so that key and value cannot trade bytes and collide.
-        hash = Mix(hash, BitConverter.GetBytes(bytes.Length));
-        return Mix(hash, bytes);
+        var bytes = key.Length * 3 <= buffer.Length ? buffer[..Encoding.UTF8.GetBytes(key, buffer)] : Encoding.UTF8.GetBytes(key);
+        // The key's length first (little-endian), so that key and value cannot trade bytes and collide.
+        Span<byte> length = stackalloc byte[sizeof(int)];
+        BinaryPrimitives.WriteInt32LittleEndian(length, bytes.Length);
+        return Mix(Mix(hash, length), bytes);
     }
 
     private static ulong Mix(ulong hash, ReadOnlySpan<byte> bytes)
