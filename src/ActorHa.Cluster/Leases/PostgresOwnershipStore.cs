@@ -7,7 +7,8 @@ namespace ActorHa.Cluster.Leases;
 /// <summary>
 /// <see cref="IOwnershipStore"/> on the PostgreSQL database that holds the journal. Every time comparison
 /// uses the server's clock (clock_timestamp()), so nodes on different hosts never compare their own clocks.
-/// Row locks (FOR UPDATE) make acquisition atomic between nodes.
+/// Row locks make acquisition atomic between nodes: the owner row's serialises acquisitions of one partition, and
+/// the holder's lease row's orders a takeover against a renewal of that lease in flight (<see cref="HolderLeaseRemaining"/>).
 /// </summary>
 public sealed class PostgresOwnershipStore(string connectionString) : IOwnershipStore
 {
@@ -32,48 +33,59 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
         using var connection = Open();
         using var tx = connection.BeginTransaction();
         var ms = (long)ttl.TotalMilliseconds;
-        // Insert a new lease, or extend one that is still alive; an expired one stays expired.
         Execute(connection, tx, $"INSERT INTO actorha_node_lease (node, expires_at) VALUES (@node, {Now} + @ttl) ON CONFLICT (node) DO NOTHING",
             ("node", node), ("ttl", ms));
-        var updated = Execute(connection, tx, $"UPDATE actorha_node_lease SET expires_at = {Now} + @ttl WHERE node = @node AND expires_at >= {Now}",
-            ("node", node), ("ttl", ms));
+        var extended = ExtendLiveLease(connection, tx, node, ms);
         tx.Commit();
-        return updated == 1;
+        return extended;
     }
 
     public AcquireResult TryAcquire(PartitionId partition, string node)
     {
         using var connection = Open();
         using var tx = connection.BeginTransaction();
+        var result = Acquire(connection, tx, partition, node);
+        if (result.Acquired)
+        {
+            tx.Commit();
+        }
+        else
+        {
+            tx.Rollback();
+        }
+
+        return result;
+    }
+
+    /// <summary><see cref="TryAcquire"/> inside the caller's transaction, which the caller commits (or a spec holds open).</summary>
+    internal static AcquireResult Acquire(NpgsqlConnection connection, NpgsqlTransaction tx, PartitionId partition, string node)
+    {
         Execute(connection, tx, "INSERT INTO actorha_partition_owner (partition, node, epoch) VALUES (@partition, NULL, 0) ON CONFLICT (partition) DO NOTHING",
             ("partition", partition.Value));
-        using var read = new NpgsqlCommand($"""
-            SELECT o.node, o.epoch, l.expires_at - {Now}
-            FROM actorha_partition_owner o LEFT JOIN actorha_node_lease l ON l.node = o.node
-            WHERE o.partition = @partition
-            FOR UPDATE OF o
-            """, connection, tx);
-        read.Parameters.AddWithValue("partition", partition.Value);
+
+        // The owner row alone is locked here. An acquisition of this partition in flight makes this one wait, and
+        // read committed then hands us the row as that one committed it: we judge its new holder. (This used to
+        // join the holder's lease row into the same locking read; after such a wait the joined row was the one
+        // read before it, which no longer matched the new holder, came back empty, and let a second node take a
+        // partition whose holder had just taken it under a live lease.)
         string? holder;
         long epoch;
-        long? remainingMs;
-        using (var reader = read.ExecuteReader())
+        using (var read = new NpgsqlCommand("SELECT node, epoch FROM actorha_partition_owner WHERE partition = @partition FOR UPDATE", connection, tx))
         {
+            read.Parameters.AddWithValue("partition", partition.Value);
+            using var reader = read.ExecuteReader();
             reader.Read();
             holder = reader.IsDBNull(0) ? null : reader.GetString(0);
             epoch = reader.GetInt64(1);
-            remainingMs = reader.IsDBNull(2) ? null : reader.GetInt64(2);
         }
 
-        if (holder is not null && holder != node && remainingMs is >= 0)
+        if (holder is not null && holder != node && HolderLeaseRemaining(connection, tx, holder) is { } remaining)
         {
-            tx.Rollback();
-            return new AcquireResult(false, epoch, holder, TimeSpan.FromMilliseconds(remainingMs.Value));
+            return new AcquireResult(false, epoch, holder, remaining);
         }
 
         Execute(connection, tx, "UPDATE actorha_partition_owner SET node = @node, epoch = epoch + 1 WHERE partition = @partition",
             ("node", node), ("partition", partition.Value));
-        tx.Commit();
         return new AcquireResult(true, epoch + 1, node, TimeSpan.Zero);
     }
 
@@ -87,7 +99,43 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
     public void ReleaseNode(string node)
     {
         using var connection = Open();
-        Execute(connection, null, $"UPDATE actorha_node_lease SET expires_at = {Now} - 1 WHERE node = @node", ("node", node));
+        // 0, as a revoked lease: a renewal in flight re-checks this row and fails whatever its clock says.
+        Execute(connection, null, "UPDATE actorha_node_lease SET expires_at = 0 WHERE node = @node", ("node", node));
+    }
+
+    /// <summary>
+    /// Extends <paramref name="node"/>'s lease if it is still alive; false when it expired (or was revoked). The
+    /// statement that renews, so that a spec can hold a renewal's transaction open exactly as a slow commit would.
+    /// </summary>
+    internal static bool ExtendLiveLease(NpgsqlConnection connection, NpgsqlTransaction tx, string node, long ttlMs) =>
+        Execute(connection, tx, $"UPDATE actorha_node_lease SET expires_at = {Now} + @ttl WHERE node = @node AND expires_at >= {Now}",
+            ("node", node), ("ttl", ttlMs)) == 1;
+
+    /// <summary>
+    /// How long the holder's lease still runs, or null when it is over: expired (then revoked here), released, or
+    /// never taken.
+    /// </summary>
+    /// <remarks>
+    /// Reading the lease is not enough. A renewal checks the lease alive and commits a moment later; if the check
+    /// came just before expiry and the commit just after, a plain read in between sees the old, expired row, the
+    /// partition is taken, and the renewal then commits and the old holder serves on: two owners. So an expired
+    /// lease is revoked with an UPDATE, which conflicts with the renewal on the row. If the renewal holds the row,
+    /// this waits for its commit and re-checks the renewed row (alive: nothing is taken). If this holds it, the
+    /// renewal waits and re-checks the revoked row (expires_at 0: it fails whatever its clock says), and its node
+    /// takes a new generation.
+    /// </remarks>
+    private static TimeSpan? HolderLeaseRemaining(NpgsqlConnection connection, NpgsqlTransaction tx, string holder)
+    {
+        if (Execute(connection, tx, $"UPDATE actorha_node_lease SET expires_at = 0 WHERE node = @node AND expires_at < {Now}", ("node", holder)) == 1)
+        {
+            return null;
+        }
+
+        using var read = new NpgsqlCommand($"SELECT expires_at - {Now} FROM actorha_node_lease WHERE node = @node", connection, tx);
+        read.Parameters.AddWithValue("node", holder);
+        // Alive a moment ago but expired by now: not taken on this attempt (it was not revoked); the caller retries
+        // at once and revokes it then.
+        return read.ExecuteScalar() is long remainingMs ? TimeSpan.FromMilliseconds(Math.Max(remainingMs, 0)) : null;
     }
 
     private NpgsqlConnection Open()

@@ -1,12 +1,87 @@
 using ActorHa.Cluster.Leases;
 using ActorHa.Domain;
+using Npgsql;
 using Xunit.Abstractions;
 
 namespace ActorHa.Cluster.Specs.Leases;
 
 public sealed class SqliteOwnershipStoreSpecs(ITestOutputHelper output) : OwnershipStoreSpecs(output, StoreKind.Sqlite);
 
-public sealed class PostgresOwnershipStoreSpecs(ITestOutputHelper output) : OwnershipStoreSpecs(output, StoreKind.Postgres);
+public sealed class PostgresOwnershipStoreSpecs(ITestOutputHelper output) : OwnershipStoreSpecs(output, StoreKind.Postgres)
+{
+    private static readonly PartitionId P = new(3);
+
+    // PostgreSQL runs lease transactions of several nodes at once (SQLite's BEGIN IMMEDIATE runs them one at a
+    // time), so these two hold one node's transaction open and let another's run into it.
+
+    [Fact]
+    public async Task An_acquisition_that_waited_for_another_one_sees_the_new_holder_and_takes_nothing()
+    {
+        Ownership.RenewNode("a", TimeSpan.FromMilliseconds(300));
+        Ownership.TryAcquire(P, "a");
+        Ownership.RenewNode("b", TimeSpan.FromSeconds(30));
+        Ownership.RenewNode("c", TimeSpan.FromSeconds(30));
+        Thread.Sleep(500);
+
+        // b has locked the owner row to take the partition from a's expired lease when c tries; b commits while c waits.
+        using var b = (NpgsqlConnection)OpenConnection();
+        using var bTx = await b.BeginTransactionAsync();
+        await using (var lockRow = new NpgsqlCommand($"SELECT node FROM actorha_partition_owner WHERE partition = {P.Value} FOR UPDATE", b, bTx))
+        {
+            await lockRow.ExecuteScalarAsync();
+        }
+
+        var c = Task.Run(() => Ownership.TryAcquire(P, "c"));
+        await Task.Delay(500);
+        var cWaited = !c.IsCompleted;
+        var bHolds = PostgresOwnershipStore.Acquire(b, bTx, P, "b").Acquired;
+        await bTx.CommitAsync();
+        var cResult = await c.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(bHolds);
+        Assert.True(cWaited, "c did not wait for b's acquisition");
+        Assert.False(cResult.Acquired, $"c took the partition from b, whose lease is live (epoch {cResult.Epoch})");
+        Assert.Equal("b", cResult.Holder);
+    }
+
+    [Fact]
+    public async Task A_renewal_checked_before_expiry_and_committed_after_it_keeps_the_partition_from_a_takeover()
+    {
+        Ownership.RenewNode("a", TimeSpan.FromMilliseconds(600));
+        Ownership.TryAcquire(P, "a");
+        Ownership.RenewNode("c", TimeSpan.FromSeconds(30));
+
+        // a's next renewal finds its lease alive and extends it, but its commit is late (a GC pause, a slow fsync).
+        using var a = (NpgsqlConnection)OpenConnection();
+        using var aTx = await a.BeginTransactionAsync();
+        var renewed = PostgresOwnershipStore.ExtendLiveLease(a, aTx, "a", 30_000);
+        Thread.Sleep(800);
+        var c = Task.Run(() => Ownership.TryAcquire(P, "c"));
+        await Task.Delay(500);
+        await aTx.CommitAsync();
+        var cResult = await c.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(renewed);
+        Assert.False(cResult.Acquired, "c took the partition while a's renewal, which a counts as successful, was committing");
+        Assert.Equal("a", cResult.Holder);
+        Assert.True(Ownership.RenewNode("a", TimeSpan.FromSeconds(30)), "a's committed renewal was lost");
+    }
+
+    [Fact]
+    public void A_takeover_revokes_the_expired_lease_so_its_holder_can_never_renew_it()
+    {
+        Ownership.RenewNode("a", TimeSpan.FromMilliseconds(300));
+        Ownership.TryAcquire(P, "a");
+        Ownership.RenewNode("c", TimeSpan.FromSeconds(30));
+        Thread.Sleep(500);
+
+        var taken = Ownership.TryAcquire(P, "c");
+
+        Assert.True(taken.Acquired);
+        Assert.Equal(0, CountRows("SELECT expires_at FROM actorha_node_lease WHERE node = 'a'"));
+        Assert.False(Ownership.RenewNode("a", TimeSpan.FromSeconds(30)));
+    }
+}
 
 /// <summary>Node leases and partition ownership in the store; run once per store.</summary>
 public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind store) : PersistenceSpecBase(output, store)
