@@ -29,6 +29,14 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private static readonly TimeSpan AnnounceInterval = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan ExpireInterval = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// A batch goes out before it would outgrow this many (estimated) bytes. Akka.Remote drops a message larger than
+    /// its maximum frame size, logs it, and tells nobody: the callers would wait for their timeout and be told
+    /// "outcome unknown", again on every retry. hocon/actorha.conf sets the frame size to 4 MiB, room for a full
+    /// batch plus the largest single item (a 1 MiB value, or a page of 1,000 keys of 512 bytes).
+    /// </summary>
+    internal const int MaxBatchBytes = 2 * 1024 * 1024;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly PartitionMap _map;
     private readonly LocalPartitions _local;
@@ -37,8 +45,8 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
 
     private readonly Dictionary<long, (TaskCompletionSource<IPartitionReply> Reply, Address Peer, DateTime SentAt)> _pending = [];
-    private readonly Dictionary<Address, List<ForwardedRequest>> _outgoing = [];
-    private readonly Dictionary<IActorRef, List<ForwardedReply>> _replies = [];
+    private readonly Dictionary<Address, Outbox<ForwardedRequest>> _outgoing = [];
+    private readonly Dictionary<IActorRef, Outbox<ForwardedReply>> _replies = [];
     private readonly Dictionary<Address, IActorRef> _peers = [];
     private readonly Dictionary<Address, HashSet<int>> _claims = [];
     private readonly HashSet<Address> _unreachable = [];
@@ -109,12 +117,16 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     {
         var id = ++_nextId;
         _pending[id] = (forward.Reply, forward.Peer, DateTime.UtcNow);
-        if (!_outgoing.TryGetValue(forward.Peer, out var items))
+        if (!_outgoing.TryGetValue(forward.Peer, out var outbox))
         {
-            _outgoing[forward.Peer] = items = [];
+            _outgoing[forward.Peer] = outbox = new Outbox<ForwardedRequest>();
         }
 
-        items.Add(new ForwardedRequest(id, forward.Message));
+        if (outbox.Add(new ForwardedRequest(id, forward.Message), ApproximateSize(forward.Message)) is { } full)
+        {
+            PeerAt(forward.Peer).Tell(new ForwardBatch(full));
+        }
+
         ScheduleFlush();
     }
 
@@ -154,12 +166,16 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
 
     private void Enqueue(IActorRef origin, ForwardedReply reply)
     {
-        if (!_replies.TryGetValue(origin, out var items))
+        if (!_replies.TryGetValue(origin, out var outbox))
         {
-            _replies[origin] = items = [];
+            _replies[origin] = outbox = new Outbox<ForwardedReply>();
         }
 
-        items.Add(reply);
+        if (outbox.Add(reply, ApproximateSize(reply.Reply)) is { } full)
+        {
+            origin.Tell(new ReplyBatch(full));
+        }
+
         ScheduleFlush();
     }
 
@@ -177,21 +193,19 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private void OnFlush()
     {
         _flushScheduled = false;
-        foreach (var (peer, items) in _outgoing)
+        foreach (var (peer, outbox) in _outgoing)
         {
-            if (items.Count > 0)
+            if (outbox.TakeAll() is { } items)
             {
-                PeerAt(peer).Tell(new ForwardBatch([.. items]));
-                items.Clear();
+                PeerAt(peer).Tell(new ForwardBatch(items));
             }
         }
 
-        foreach (var (origin, items) in _replies)
+        foreach (var (origin, outbox) in _replies)
         {
-            if (items.Count > 0)
+            if (outbox.TakeAll() is { } items)
             {
-                origin.Tell(new ReplyBatch([.. items]));
-                items.Clear();
+                origin.Tell(new ReplyBatch(items));
             }
         }
     }
@@ -266,6 +280,58 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
         if (failed is { Count: > 0 })
         {
             _log.Debug("Forwarder: {0} forwarded requests failed: {1}", failed.Count, reason);
+        }
+    }
+
+    /// <summary>An upper estimate of a message's serialized size: UTF-8 keys, raw values, a fixed allowance for the rest.</summary>
+    internal static int ApproximateSize(object message) => message switch
+    {
+        Commands.Put put => 64 + (put.Key.Length * 3) + put.Value.Length,
+        Replies.Found found => 96 + (found.Key.Length * 3) + found.Value.Length,
+        Replies.KeyPage page => 64 + page.Keys.Sum(k => 16 + (k.Key.Length * 3)),
+        Queries.ListKeys list => 64 + ((list.Prefix.Length + (list.After?.Length ?? 0)) * 3),
+        IKeyed keyed => 64 + (keyed.Key.Length * 3),
+        Replies.Written r => 64 + (r.Key.Length * 3),
+        Replies.Deleted r => 64 + (r.Key.Length * 3),
+        Replies.NotFound r => 64 + (r.Key.Length * 3),
+        Replies.VersionMismatch r => 64 + (r.Key.Length * 3),
+        Replies.InvalidKey r => 64 + ((r.Key.Length + r.Reason.Length) * 3),
+        Replies.IdempotencyConflict r => 64 + ((r.Key.Length + r.Reason.Length) * 3),
+        Replies.Unavailable r => 64 + (r.Reason.Length * 3),
+        _ => 256,
+    };
+
+    /// <summary>What is queued for one destination, and its estimated size.</summary>
+    internal sealed class Outbox<T>
+    {
+        private List<T> _items = [];
+        private int _bytes;
+
+        /// <summary>Queues the item; returns the batch queued before it when the item would have made that too large.</summary>
+        public List<T>? Add(T item, int bytes)
+        {
+            List<T>? full = null;
+            if (_items.Count > 0 && _bytes + bytes > MaxBatchBytes)
+            {
+                full = TakeAll();
+            }
+
+            _items.Add(item);
+            _bytes += bytes;
+            return full;
+        }
+
+        public List<T>? TakeAll()
+        {
+            if (_items.Count == 0)
+            {
+                return null;
+            }
+
+            var items = _items;
+            _items = [];
+            _bytes = 0;
+            return items;
         }
     }
 

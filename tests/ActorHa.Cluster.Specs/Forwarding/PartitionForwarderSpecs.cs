@@ -50,6 +50,26 @@ public sealed class PartitionForwarderSpecs(ITestOutputHelper output) : Akka.Tes
     }
 
     [Fact]
+    public void A_batch_is_cut_before_it_would_outgrow_the_budget_and_an_item_is_never_held_back()
+    {
+        var outbox = new PartitionForwarder.Outbox<int>();
+        var large = (PartitionForwarder.MaxBatchBytes / 2) + 1;
+
+        var afterFirst = outbox.Add(1, large);
+        var afterSecond = outbox.Add(2, large);
+        var afterSmall = outbox.Add(3, 10);
+        var afterThird = outbox.Add(4, large);
+        var rest = outbox.TakeAll();
+
+        Assert.Null(afterFirst);
+        Assert.Equal([1], afterSecond);
+        Assert.Null(afterSmall);
+        Assert.Equal([2, 3], afterThird);
+        Assert.Equal([4], rest);
+        Assert.Null(outbox.TakeAll());
+    }
+
+    [Fact]
     public void A_forwarded_batch_reaches_the_local_partitions_and_every_reply_goes_back_with_its_own_request_id()
     {
         // arrange

@@ -35,6 +35,37 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         new Replies.IdempotencyConflict("k", "request id reused"),
     ];
 
+    public static TheoryData<object> LargestMessages()
+    {
+        var key = new string('\u00fc', 256); // 512 bytes of UTF-8: the longest key there is
+        var value = new byte[1024 * 1024];
+        return
+        [
+            new Commands.Put(key, value, 7, Guid.NewGuid()),
+            new Commands.Delete(key, 7, Guid.NewGuid()),
+            new Queries.Get(key),
+            new Queries.ListKeys(new PartitionId(3), key, key, 1000),
+            new Replies.Found(key, value, 7, At, At),
+            new Replies.KeyPage(new PartitionId(3), [.. Enumerable.Range(0, 1000).Select(i => new KeyVersion(key[..^4] + i.ToString("D4", System.Globalization.CultureInfo.InvariantCulture), long.MaxValue))]),
+            new Replies.Written(key, long.MaxValue, true),
+            new Replies.VersionMismatch(key, long.MaxValue, long.MaxValue),
+            new Replies.Deleted(key, long.MaxValue),
+            new Replies.NotFound(key),
+            new Replies.InvalidKey(key, new string('\u00fc', 300)),
+            new Replies.IdempotencyConflict(key, new string('\u00fc', 300)),
+            new Replies.Unavailable(new string('\u00fc', 300), TimeSpan.MaxValue),
+        ];
+    }
+
+    [Theory]
+    [MemberData(nameof(LargestMessages))]
+    public void The_forwarders_size_estimate_of_a_message_is_never_below_its_serialized_size(object message)
+    {
+        var serialized = Sys.Serialization.FindSerializerFor(message).ToBinary(message).Length;
+
+        Assert.InRange(PartitionForwarder.ApproximateSize(message), serialized, int.MaxValue);
+    }
+
     [Theory]
     [MemberData(nameof(Messages))]
     public void Every_message_type_round_trips_through_the_serializer_the_system_picks(object message)

@@ -1,0 +1,80 @@
+using ActorHa.Domain;
+using Xunit.Abstractions;
+
+namespace ActorHa.MultiNode.Specs;
+
+/// <summary>
+/// The size limits hold on every node, not only on a key's owner: a request that lands elsewhere crosses remoting,
+/// whose frame size once cut values at ~125 KB and pages of long keys at a few hundred.
+/// </summary>
+public sealed class LargeValueSpecs(ITestOutputHelper output)
+{
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
+    private const int OneMiB = 1024 * 1024;
+
+    [Fact]
+    public async Task Values_of_the_full_1_MiB_and_a_page_of_long_keys_are_served_through_a_node_that_does_not_own_them()
+    {
+        await using var spec = new SpecCluster(output);
+        var cluster = spec.Cluster;
+        try
+        {
+            await spec.Step("three nodes start and every partition gets an owner", async () =>
+            {
+                cluster.StartAll();
+                await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            });
+
+            var (owner, other, key) = await SpecCluster.VictimObserverAndKey(cluster, "large/");
+            var map = new PartitionMap(await PartitionCountAsync(cluster));
+            var partition = map.For(key);
+            var value = Enumerable.Range(0, OneMiB).Select(i => (byte)(i * 31)).ToArray();
+
+            await spec.Step($"a 1 MiB value of {key} (owned by {owner.Name}) written through {other.Name} is acknowledged and reads back from every node", async () =>
+            {
+                var put = await other.Client.PutAsync(key, value);
+                Assert.True(put.IsSuccess, $"{(int)put.Status} {put.Problem?.Detail}");
+                foreach (var node in cluster.Nodes)
+                {
+                    var read = await node.Client.GetAsync(key);
+                    Assert.True(read.IsSuccess, $"{node.Name}: {(int)read.Status} {read.Problem?.Detail}");
+                    Assert.Equal(value, read.Value!.Value);
+                }
+            });
+
+            // Four at once from one node to one owner: queued together, they would make one 4 MiB batch.
+            var siblings = Enumerable.Range(0, 100_000).Select(i => $"large/{i}").Where(k => map.For(k) == partition && k != key).Take(4).ToList();
+            await spec.Step($"four 1 MiB writes through {other.Name} to keys of that partition, at once, are all acknowledged", async () =>
+            {
+                var puts = await Task.WhenAll(siblings.Select(k => other.Client.PutAsync(k, value)));
+                Assert.All(puts, put => Assert.True(put.IsSuccess, $"{(int)put.Status} {put.Problem?.Detail}"));
+            });
+
+            // 300 keys of 500 bytes in one partition: its page of a listing is ~150 KB.
+            var longKeys = Enumerable.Range(0, 200_000).Select(i => $"long/{i}/" + new string('k', 490)).Where(k => map.For(k) == partition).Take(300).ToList();
+            await spec.Step($"a page of {longKeys.Count} keys of ~500 bytes from that partition lists in full through {other.Name}", async () =>
+            {
+                foreach (var chunk in longKeys.Chunk(20))
+                {
+                    var puts = await Task.WhenAll(chunk.Select(k => owner.Client.PutAsync(k, [1])));
+                    Assert.All(puts, put => Assert.True(put.IsSuccess, $"{(int)put.Status} {put.Problem?.Detail}"));
+                }
+
+                var list = await other.Client.ListAsync(prefix: "long/", limit: 1000);
+                Assert.True(list.IsSuccess, $"{(int)list.Status} {list.Problem?.Detail}");
+                Assert.Equal(longKeys.Order(StringComparer.Ordinal), list.Value!.Keys.Select(k => k.Key));
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
+    private static async Task<int> PartitionCountAsync(ActorHa.Launcher.LocalCluster cluster)
+    {
+        using var doc = await cluster[1].Client.ClusterAsync();
+        return doc.RootElement.GetProperty("partitions").GetArrayLength();
+    }
+}
