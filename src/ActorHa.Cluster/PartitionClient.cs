@@ -63,7 +63,9 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
                     // First attempt for a partition on another node: through the forwarders, batched with others.
                     var reply = new TaskCompletionSource<IPartitionReply>(TaskCreationOptions.RunContinuationsAsynchronously);
                     forwarder.ActorRef.Tell(new PartitionForwarder.Forward(peer, message, reply));
-                    ask = reply.Task;
+                    // The forwarder fails what gets no answer in time, unless it is gone itself (stopped during
+                    // shutdown): bound the wait here too, and let the caller's cancellation end it.
+                    ask = reply.Task.WaitAsync(attempt, cancellationToken);
                     forwarded = true;
                 }
                 else
@@ -95,7 +97,7 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
                     continue;
                 }
             }
-            catch (AskTimeoutException)
+            catch (Exception e) when (e is AskTimeoutException or TimeoutException)
             {
                 last = new Replies.Unavailable($"no answer from the partition within {settings.RequestTimeout.TotalSeconds:0.#} s", TimeSpan.FromSeconds(1));
             }

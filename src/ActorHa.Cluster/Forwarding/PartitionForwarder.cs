@@ -50,7 +50,9 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private readonly Dictionary<Address, IActorRef> _peers = [];
     private readonly Dictionary<Address, HashSet<int>> _claims = [];
     private readonly HashSet<Address> _unreachable = [];
-    private long _nextId;
+    // Ids start at a random point, not 0: a restarted forwarder (same address, same actor path) must not match a
+    // late reply to its previous incarnation's request with one of its own.
+    private long _nextId = Random.Shared.NextInt64(long.MaxValue / 2);
     private bool _flushScheduled;
 
     public PartitionForwarder(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout)
@@ -141,7 +143,7 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
                 Queries.ListKeys list => list.Partition,
                 _ => null,
             };
-            if (partition is { } p && _local.For(p) is { } target)
+            if (partition is { } p && p.Value >= 0 && p.Value < _map.PartitionCount && _local.For(p) is { } target)
             {
                 target.Tell(message, new ReplyTo(Self, origin, id));
             }
@@ -155,10 +157,13 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
 
     private void OnReplyBatch(ReplyBatch batch)
     {
+        var from = Sender.Path.Address;
         foreach (var (id, reply) in batch.Items)
         {
-            if (_pending.Remove(id, out var pending))
+            // Only the node a request went to may answer it.
+            if (_pending.TryGetValue(id, out var pending) && pending.Peer.Equals(from))
             {
+                _pending.Remove(id);
                 pending.Reply.TrySetResult(reply);
             }
         }

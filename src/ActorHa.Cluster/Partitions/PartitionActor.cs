@@ -135,13 +135,17 @@ public sealed class PartitionActor : ReceivePersistentActor
     {
         get
         {
+            // Validity first, generation second. The renew thread takes a new generation before the renewal that
+            // makes validity true again under it; read the other way round, an old-generation partition could
+            // read its generation just before that turnover and the new generation's validity just after it.
+            var valid = _lease.IsValid;
             if (_lease.Generation != _generation)
             {
                 Context.Stop(Self);
                 return false;
             }
 
-            return _lease.IsValid;
+            return valid;
         }
     }
 
@@ -153,6 +157,12 @@ public sealed class PartitionActor : ReceivePersistentActor
         {
             Reply(_queued.Select(q => (q.ReplyTo, (IPartitionReply)LeaseLapsed())).ToList());
             _queued = [];
+            if (_stopRequested)
+            {
+                // Reached from the end of a write during a hand-off: nothing is in flight now, so the hand-off may end.
+                Context.Stop(Self);
+            }
+
             return;
         }
 
@@ -275,6 +285,18 @@ public sealed class PartitionActor : ReceivePersistentActor
     {
         _log.Error(cause, "Partition {0} failed to persist at sequence number {1}; stopping so its supervisor restarts it", _partition, sequenceNr);
         base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    /// <summary>
+    /// The journal refused the batch before writing it (Akka.Persistence.Sql does so when an event cannot be
+    /// serialized). Akka then skips the batch's handlers, so the write would stay in flight for ever and every later
+    /// command queue behind it. Stop instead: the waiting clients are told the outcome is unknown (PostStop), and the
+    /// supervisor starts a fresh incarnation from the journal.
+    /// </summary>
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error(cause, "Partition {0}: the journal rejected a write at sequence number {1}; stopping so its supervisor restarts it", _partition, sequenceNr);
+        Context.Stop(Self);
     }
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)

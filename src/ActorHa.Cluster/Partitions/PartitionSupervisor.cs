@@ -37,6 +37,10 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
     private bool _stopping;
     private long _epoch;
     private long _generation;
+    private bool _acquireInFlight;
+    // Every lease id this partition may be held under in the store (usually one; two after a generation change),
+    // released on stop. An attempt counts from when it is sent: it may commit even when its answer never arrives.
+    private readonly HashSet<string> _mayHold = [];
     private readonly DateTime _createdAt = DateTime.UtcNow;
 
     /// <param name="childProps">The partition actor's props for a lease generation.</param>
@@ -79,10 +83,13 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
             var (node, generation) = _lease.Current;
             var partition = _partition;
             var store = _store;
+            _acquireInFlight = true;
+            _mayHold.Add(node);
             Task.Run(() => new Acquired(store.TryAcquire(partition, node), generation)).PipeTo(Self, failure: e => new AcquireFailed(e));
         });
         Receive<Acquired>(acquired =>
         {
+            _acquireInFlight = false;
             var result = acquired.Result;
             if (result.Acquired)
             {
@@ -98,6 +105,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         });
         Receive<AcquireFailed>(failed =>
         {
+            _acquireInFlight = false;
             _log.Warning("Partition {0}: taking ownership failed ({1}); retrying", _partition, failed.Cause.Message);
             Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, AcquirePoll);
         });
@@ -117,6 +125,16 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         });
         Receive<ExpireBuffered>(_ => { });
         ReceiveAny(message => _child!.Forward(message));
+    }
+
+    /// <summary>Stopped while an acquisition was in flight: it may still commit, so release only after its outcome.</summary>
+    private void StoppingAfterAcquire()
+    {
+        Receive<Acquired>(_ => Release());
+        Receive<AcquireFailed>(_ => Release());
+        Receive<PartitionControl.Stop>(_ => { });
+        Receive<ExpireBuffered>(_ => ExpireOldBuffered());
+        Receive<IPartitionMessage>(message => Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200))));
     }
 
     /// <summary>Child stopped on hand-off: give the partition up, then stop.</summary>
@@ -171,33 +189,55 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
 
     private void StopWithoutChild()
     {
-        // Nothing runs here; if we owned the partition (acquired but child not yet started) release it anyway.
+        // Nothing runs here; if we owned the partition (acquired but child not yet started) release it anyway. An
+        // acquisition still in flight would otherwise commit after the release and leave the row held by this live
+        // node: its lease keeps being renewed, so the partition's next owner would wait for ever.
         _stopping = true;
+        if (_acquireInFlight)
+        {
+            Become(StoppingAfterAcquire);
+            return;
+        }
+
         Release();
     }
 
     private void Release()
     {
         Become(Releasing);
-        var node = _lease.Current.Generation == _generation ? _lease.NodeId : "";
+        ReleaseInBackground().PipeTo(Self);
+    }
+
+    // Not released in PostStop (sharding's handoff-timeout stops a supervisor mid-release): a release that outlived
+    // this actor could clear the row after a new supervisor on this node took it again under the same lease id.
+    // Such a row stays held until this node's lease ends (it leaves or restarts).
+
+    /// <summary>
+    /// Releases the partition under every lease id it may be held under (a release only clears a row still held
+    /// under that id, so an old id never frees someone else's).
+    /// </summary>
+    private Task<Released> ReleaseInBackground()
+    {
+        var nodes = _mayHold.ToList();
+        _mayHold.Clear();
         var partition = _partition;
         var store = _store;
-        Task.Run(() =>
+        return Task.Run(() =>
         {
-            try
+            foreach (var node in nodes)
             {
-                if (node.Length > 0)
+                try
                 {
                     store.Release(partition, node);
                 }
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // The partition becomes free anyway once this node's lease expires.
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // The partition becomes free anyway once that lease expires.
+                }
             }
 
             return Released.Instance;
-        }).PipeTo(Self);
+        });
     }
 
     private void Buffer(IPartitionMessage message)

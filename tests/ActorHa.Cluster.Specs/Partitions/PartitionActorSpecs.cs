@@ -470,6 +470,119 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         forwarder.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
 
+    [Fact]
+    public async Task A_forwarded_request_whose_forwarder_never_answers_is_retried_through_the_region_within_its_attempt_timeout()
+    {
+        // arrange: the forwarder takes the request and says nothing (stopped during shutdown, say)
+        var map = new PartitionMap(PartitionMap.DefaultPartitionCount);
+        var owners = new RemoteOwners(map);
+        var region = CreateTestProbe();
+        var forwarder = CreateTestProbe();
+        var settings = new ActorHaSettings { AttemptTimeout = TimeSpan.FromMilliseconds(500) };
+        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), settings, map, new MemberRemovals(), new LocalPartitions(map), owners, new Fixed<PartitionForwarderKey>(forwarder.Ref));
+        owners.Set(map.For("elsewhere"), new Address("akka.tcp", "actorha", "10.0.0.9", 4051));
+
+        // act
+        var read = client.AskAsync(new Queries.Get("elsewhere"));
+        forwarder.ExpectMsg<PartitionForwarder.Forward>();
+
+        // assert: after the attempt timeout, not never, the request goes through the region
+        region.ExpectMsg<Queries.Get>(TimeSpan.FromSeconds(3));
+        region.Reply(new Replies.NotFound("elsewhere"));
+        Assert.Equal(new Replies.NotFound("elsewhere"), await read.WaitAsync(TimeSpan.FromSeconds(3)));
+    }
+
+    [Fact]
+    public void A_partition_answers_nothing_when_its_lease_turns_over_to_a_new_generation_between_its_two_checks()
+    {
+        // arrange: a partition acquired under generation 1 that has written once
+        var lease = new LeaseTurningOver();
+        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, lease, generation: 1));
+        partition.Tell(new Commands.Put("k", V("v")));
+        ExpectMsg<Replies.Written>(FirstReplyTimeout);
+
+        // act: generation 1 lapsed; the renew thread takes generation 2 and renews it in the middle of the next check
+        lease.TurnOverDuringNextCheck();
+        partition.Tell(new Queries.Get("k"));
+
+        // assert: no answer from generation 1's state
+        Assert.IsType<Replies.Unavailable>(ExpectMsg<IPartitionReply>());
+    }
+
+    [Fact]
+    public void A_partition_told_to_stop_while_it_is_being_acquired_releases_it_once_the_acquisition_has_committed()
+    {
+        // arrange: the acquisition is on its way to the store when the hand-off's stop arrives
+        var store = new GatedOwnershipStore(Ownership);
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), store, Lease));
+        Assert.True(store.AcquireStarted.Wait(TimeSpan.FromSeconds(10)));
+        Watch(supervisor);
+        supervisor.Tell(PartitionControl.Stop.Instance);
+
+        // act: the acquisition commits after the stop
+        store.Open.Set();
+        ExpectTerminated(supervisor, TimeSpan.FromSeconds(10));
+        Assert.True(store.AcquireFinished.Wait(TimeSpan.FromSeconds(10)));
+
+        // assert: the row is free for the next owner, although this node's lease lives on
+        Ownership.RenewNode("next-owner", TimeSpan.FromSeconds(30));
+        Assert.True(Ownership.TryAcquire(P, "next-owner").Acquired, "the stopped partition's row is still held by this live node");
+        Assert.True(Lease.IsValid);
+    }
+
+    /// <summary>The renew thread taking a new generation between a partition's two reads of its lease.</summary>
+    private sealed class LeaseTurningOver : ILeaseGuard
+    {
+        private int _phase; // 0: generation 1 valid; 1: generation 1 lapsed, until the next read; 2: generation 2 valid
+
+        public long Generation => Observe().Generation;
+
+        public bool IsValid => Observe().Valid;
+
+        public void TurnOverDuringNextCheck() => Volatile.Write(ref _phase, 1);
+
+        private (long Generation, bool Valid) Observe()
+        {
+            switch (Volatile.Read(ref _phase))
+            {
+                case 0:
+                    return (1, true);
+                case 1:
+                    Volatile.Write(ref _phase, 2);
+                    return (1, false);
+                default:
+                    return (2, true);
+            }
+        }
+    }
+
+    /// <summary>The store, with acquisitions held at the door until <see cref="Open"/> is set.</summary>
+    private sealed class GatedOwnershipStore(IOwnershipStore inner) : IOwnershipStore
+    {
+        public ManualResetEventSlim AcquireStarted { get; } = new();
+
+        public ManualResetEventSlim Open { get; } = new();
+
+        public ManualResetEventSlim AcquireFinished { get; } = new();
+
+        public void Initialize() => inner.Initialize();
+
+        public bool RenewNode(string node, TimeSpan ttl) => inner.RenewNode(node, ttl);
+
+        public AcquireResult TryAcquire(PartitionId partition, string node)
+        {
+            AcquireStarted.Set();
+            Open.Wait(TimeSpan.FromSeconds(30));
+            var result = inner.TryAcquire(partition, node);
+            AcquireFinished.Set();
+            return result;
+        }
+
+        public void Release(PartitionId partition, string node) => inner.Release(partition, node);
+
+        public void ReleaseNode(string node) => inner.ReleaseNode(node);
+    }
+
     private sealed class Fixed<T>(IActorRef actor) : Akka.Hosting.IRequiredActor<T>
     {
         public IActorRef ActorRef => actor;
