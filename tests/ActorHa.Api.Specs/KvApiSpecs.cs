@@ -180,6 +180,18 @@ public abstract class KvApiSpecs(NodeFixture node)
     }
 
     [Fact]
+    public async Task A_request_line_over_8_KB_and_headers_over_32_KB_are_refused_by_the_server_itself_without_a_problem_body()
+    {
+        // Kestrel answers these before any middleware runs (documented in the README); this pins that behaviour.
+        var longLine = await RawHttp.SendAsync(node.Url, "GET", "/v1/kv/" + new string('k', 9000));
+        var bigHeaders = await RawHttp.SendAsync(node.Url, "GET", "/v1/kv/k", [.. Enumerable.Range(0, 5).Select(i => $"X-Filler-{i}: {new string('x', 8000)}")]);
+
+        Assert.Equal(414, longLine.Status);
+        Assert.Equal(431, bigHeaders.Status);
+        Assert.Equal("", longLine.Body + bigHeaders.Body);
+    }
+
+    [Fact]
     public async Task A_key_longer_than_512_bytes_is_400()
     {
         var (response, problem) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, ActorHaClient.KeyPath(new string('k', 513))));
