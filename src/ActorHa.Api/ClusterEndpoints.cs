@@ -11,12 +11,12 @@ public static class ClusterEndpoints
     public static IEndpointRouteBuilder MapClusterApi(this IEndpointRouteBuilder app)
     {
         app.MapGroup("/v1").WithTags("cluster")
-            .MapGet("/cluster", async (ClusterView view, CancellationToken ct) => Results.Ok(await view.GetAsync(ct)))
+            .MapGetAndHead("/cluster", async (ClusterView view, CancellationToken ct) => Results.Ok(await view.GetAsync(ct)))
             .WithName("GetCluster").WithSummary("Members with status and reachability, and each partition's owner.");
 
         var health = app.MapGroup("/healthz").WithTags("health");
-        health.MapGet("/live", () => Results.Ok(new { status = "live" })).WithName("Live");
-        health.MapGet("/ready", async (ClusterView view, CancellationToken ct) =>
+        health.MapGetAndHead("/live", () => Results.Ok(new { status = "live" })).WithName("Live");
+        health.MapGetAndHead("/ready", async (ClusterView view, CancellationToken ct) =>
         {
             var (ready, reason) = await view.ReadinessAsync(ct);
             return ready

@@ -21,7 +21,7 @@ public static class FaultEndpoints
         }
 
         var group = app.MapGroup("/v1/faults/network").WithTags("faults");
-        group.MapGet("/", (NetworkFaults faults) => Results.Ok(new { blackholed = faults.Blackholed }))
+        group.MapGetAndHead("/", (NetworkFaults faults) => Results.Ok(new { blackholed = faults.Blackholed }))
             .WithName("GetNetworkFaults").WithSummary("Peers this node is cut off from.");
         group.MapPut("/{peer}", async (string peer, NetworkFaults faults) =>
         {

@@ -5,6 +5,7 @@ using ActorHa.Domain;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Net.Http.Headers;
 
 namespace ActorHa.Api;
 
@@ -17,22 +18,30 @@ public static class KvEndpoints
 {
     public const int DefaultListLimit = 100;
     public const int MaxListLimit = 1000;
+    public const int MaxIdempotencyKeyLength = 128;
+
+    private const string IdempotencyKeyHeader = "Idempotency-Key";
 
     public static IEndpointRouteBuilder MapKvApi(this IEndpointRouteBuilder app)
     {
+        // The {**key} parameter only matches the routes: handlers read the key from the raw target (RequestKey).
         var kv = app.MapGroup("/v1/kv").WithTags("kv");
         kv.MapPut("/{**key}", PutAsync).WithName("PutKey").WithSummary("Write a value; If-Match for compare-and-set, If-None-Match: * to create only.");
-        // One GET route: the catch-all also matches /v1/kv and /v1/kv/, which list keys.
-        kv.MapGet("/{**key}", GetOrListAsync).WithName("GetKey").WithSummary("Read a value and its version (ETag); without a key, list keys (?prefix=&limit=&after=).");
+        // One GET route: the catch-all also matches /v1/kv and /v1/kv/, which list keys. HEAD answers the same
+        // status and headers (Kestrel drops the body).
+        kv.MapGetAndHead("/{**key}", GetOrListAsync).WithName("GetKey").WithSummary("Read a value and its version (ETag); without a key, list keys (?prefix=&limit=&after=).");
         kv.MapDelete("/{**key}", DeleteAsync).WithName("DeleteKey").WithSummary("Delete a key; If-Match for compare-and-delete.");
         return app;
     }
 
-    private static async Task<IResult> PutAsync(string? key, HttpRequest request, PartitionClient partitions, ActorHaSettings settings, CancellationToken ct)
+    /// <summary>The key the client addressed, as a link it can follow: the same escaping as ActorHaClient.KeyPath.</summary>
+    public static string Location(string key) => "/v1/kv/" + Keys.Escape(key);
+
+    private static async Task<IResult> PutAsync(HttpRequest request, PartitionClient partitions, ActorHaSettings settings, CancellationToken ct)
     {
-        if (Keys.Validate(key) is { } problem)
+        if (KeyOf(request, out var key) is { } invalidKey)
         {
-            return Problems.InvalidKey(problem);
+            return invalidKey;
         }
 
         if (!TryReadPrecondition(request, allowCreateOnly: true, out var expected, out var preconditionError))
@@ -51,19 +60,26 @@ public static class KvEndpoints
             return Problems.ValueTooLarge(settings.MaxValueBytes);
         }
 
-        return await partitions.AskAsync(new Commands.Put(key!, value, expected, requestId), ct) switch
+        return await partitions.AskAsync(new Commands.Put(key, value, expected, requestId), ct) switch
         {
             Replies.Written w => WithETag(w.Version, w.Created
-                ? Results.Created($"/v1/kv/{Uri.EscapeDataString(w.Key)}", new KeyVersionResponse(w.Key, w.Version))
+                ? Results.Created(Location(w.Key), new KeyVersionResponse(w.Key, w.Version))
                 : Results.Ok(new KeyVersionResponse(w.Key, w.Version))),
-            var other => Failure(key!, other),
+            var other => Failure(key, other),
         };
     }
 
-    private static Task<IResult> GetOrListAsync(string? key, HttpRequest request, PartitionClient partitions, CancellationToken ct) =>
-        string.IsNullOrEmpty(key)
+    private static Task<IResult> GetOrListAsync(HttpRequest request, PartitionClient partitions, CancellationToken ct)
+    {
+        if (!RequestKey.TryRead(request, out var key, out var problem))
+        {
+            return Task.FromResult(Problems.InvalidKey(problem!));
+        }
+
+        return key.Length == 0
             ? ListAsync(partitions, request.Query["prefix"], request.Query["limit"], request.Query["after"], ct)
             : GetAsync(key, partitions, ct);
+    }
 
     private static async Task<IResult> GetAsync(string key, PartitionClient partitions, CancellationToken ct)
     {
@@ -79,11 +95,11 @@ public static class KvEndpoints
         };
     }
 
-    private static async Task<IResult> DeleteAsync(string? key, HttpRequest request, PartitionClient partitions, CancellationToken ct)
+    private static async Task<IResult> DeleteAsync(HttpRequest request, PartitionClient partitions, CancellationToken ct)
     {
-        if (Keys.Validate(key) is { } problem)
+        if (KeyOf(request, out var key) is { } invalidKey)
         {
-            return Problems.InvalidKey(problem);
+            return invalidKey;
         }
 
         if (!TryReadPrecondition(request, allowCreateOnly: false, out var expected, out var preconditionError))
@@ -96,12 +112,18 @@ public static class KvEndpoints
             return Problems.InvalidRequest(idError);
         }
 
-        return await partitions.AskAsync(new Commands.Delete(key!, expected, requestId), ct) switch
+        return await partitions.AskAsync(new Commands.Delete(key, expected, requestId), ct) switch
         {
             Replies.Deleted d => WithETag(d.Version, Results.Ok(new KeyVersionResponse(d.Key, d.Version))),
-            var other => Failure(key!, other),
+            var other => Failure(key, other),
         };
     }
+
+    /// <summary>The request's key, or the 400 problem when the target names no valid key.</summary>
+    private static IResult? KeyOf(HttpRequest request, out string key) =>
+        !RequestKey.TryRead(request, out key, out var problem) ? Problems.InvalidKey(problem!)
+        : Keys.Validate(key) is { } invalid ? Problems.InvalidKey(invalid)
+        : null;
 
     private static async Task<IResult> ListAsync(PartitionClient partitions, string? prefix, string? limit, string? after, CancellationToken ct)
     {
@@ -111,11 +133,12 @@ public static class KvEndpoints
             return Problems.InvalidRequest($"limit must be an integer between 1 and {MaxListLimit}.");
         }
 
-        return await partitions.ListAsync(prefix ?? "", string.IsNullOrEmpty(after) ? null : after, take, ct) switch
+        // One key more than the page: only if it exists is there a next page to point to.
+        return await partitions.ListAsync(prefix ?? "", string.IsNullOrEmpty(after) ? null : after, take + 1, ct) switch
         {
             Replies.KeyPage page => Results.Ok(new KeyListResponse(
-                page.Keys.Select(k => new KeyVersionResponse(k.Key, k.Version)).ToList(),
-                page.Keys.Count == take ? page.Keys[^1].Key : null)),
+                page.Keys.Take(take).Select(k => new KeyVersionResponse(k.Key, k.Version)).ToList(),
+                page.Keys.Count > take ? page.Keys[take - 1].Key : null)),
             var other => Failure("", other),
         };
     }
@@ -130,22 +153,25 @@ public static class KvEndpoints
         _ => Problems.Unavailable(new Replies.Unavailable($"unexpected reply {reply.GetType().Name}", TimeSpan.FromSeconds(1))),
     };
 
-    /// <summary>If-Match: "n" → expect version n; If-None-Match: * → create only (expected 0).</summary>
+    /// <summary>
+    /// If-Match: "n" → expect version n; If-None-Match: * → create only (expected 0). A header that is present
+    /// but empty is malformed, not absent: ignoring it would turn a conditional write into an unconditional one.
+    /// </summary>
     private static bool TryReadPrecondition(HttpRequest request, bool allowCreateOnly, out long? expected, out string error)
     {
         expected = null;
         error = "";
-        var ifMatch = request.Headers.IfMatch.ToString();
-        var ifNoneMatch = request.Headers.IfNoneMatch.ToString();
-        if (ifMatch.Length > 0 && ifNoneMatch.Length > 0)
+        var hasIfMatch = request.Headers.TryGetValue(HeaderNames.IfMatch, out var ifMatchValues);
+        var hasIfNoneMatch = request.Headers.TryGetValue(HeaderNames.IfNoneMatch, out var ifNoneMatchValues);
+        if (hasIfMatch && hasIfNoneMatch)
         {
             error = "Send either If-Match or If-None-Match, not both.";
             return false;
         }
 
-        if (ifNoneMatch.Length > 0)
+        if (hasIfNoneMatch)
         {
-            if (!allowCreateOnly || ifNoneMatch.Trim() != "*")
+            if (!allowCreateOnly || ifNoneMatchValues.ToString().Trim() != "*")
             {
                 error = allowCreateOnly ? "If-None-Match supports only '*' (create only)." : "If-None-Match is not supported here.";
                 return false;
@@ -155,11 +181,12 @@ public static class KvEndpoints
             return true;
         }
 
-        if (ifMatch.Length == 0)
+        if (!hasIfMatch)
         {
             return true;
         }
 
+        var ifMatch = ifMatchValues.ToString();
         var text = ifMatch.Trim();
         if (text.Length >= 2 && text[0] == '"' && text[^1] == '"')
         {
@@ -168,7 +195,9 @@ public static class KvEndpoints
 
         if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < 1)
         {
-            error = $"If-Match must be a version ETag such as \"3\", not {ifMatch}.";
+            error = ifMatch.Trim().Length == 0
+                ? "If-Match is empty; send a version ETag such as \"3\", or no If-Match for an unconditional write."
+                : $"If-Match must be a version ETag such as \"3\", not {ifMatch}.";
             return false;
         }
 
@@ -178,25 +207,41 @@ public static class KvEndpoints
 
     /// <summary>
     /// Idempotency-Key: a client's id for one logical write; sending the same key again (after a timeout or a
-    /// 503) returns the first outcome instead of writing twice. Any string up to 128 characters.
+    /// 503) returns the first outcome instead of writing twice. One to 128 printable ASCII characters; two
+    /// different strings are always two different keys.
     /// </summary>
     private static bool TryReadRequestId(HttpRequest request, out Guid? requestId, out string error)
     {
         requestId = null;
         error = "";
-        var key = request.Headers["Idempotency-Key"].ToString();
-        if (key.Length == 0)
+        if (!request.Headers.TryGetValue(IdempotencyKeyHeader, out var values))
         {
             return true;
         }
 
-        if (key.Length > 128)
+        var key = values.ToString();
+        if (values.Count > 1)
         {
-            error = "Idempotency-Key must be at most 128 characters.";
+            error = "Send one Idempotency-Key header, not several.";
             return false;
         }
 
-        requestId = Guid.TryParse(key, out var guid)
+        if (key.Length is 0 or > MaxIdempotencyKeyLength)
+        {
+            error = $"Idempotency-Key must be 1 to {MaxIdempotencyKeyLength} characters.";
+            return false;
+        }
+
+        if (key.AsSpan().ContainsAnyExceptInRange((char)0x20, (char)0x7E))
+        {
+            error = "Idempotency-Key must be printable ASCII (no control characters, no characters outside ASCII).";
+            return false;
+        }
+
+        // Only a GUID in its canonical form ("D", lowercase) is its own id: that keeps the ids of clients that
+        // already send such keys (the CLI does) as they were. Every other string is hashed, so {…}, upper-case
+        // and dash-free spellings of one GUID are different keys, as they are different strings.
+        requestId = key.Length == 36 && !key.AsSpan().ContainsAnyInRange('A', 'F') && Guid.TryParseExact(key, "D", out var guid)
             ? guid
             : new Guid(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("actorha-idempotency:" + key)).AsSpan(0, 16));
         return true;

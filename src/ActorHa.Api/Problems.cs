@@ -17,6 +17,22 @@ public static class Problems
     public const string NotFoundType = "urn:actorha:problem:not-found";
     public const string UnavailableType = "urn:actorha:problem:unavailable";
     public const string IdempotencyKeyReusedType = "urn:actorha:problem:idempotency-key-reused";
+    public const string NoSuchRouteType = "urn:actorha:problem:no-such-route";
+    public const string MethodNotAllowedType = "urn:actorha:problem:method-not-allowed";
+    public const string InternalErrorType = "urn:actorha:problem:internal-error";
+
+    /// <summary>
+    /// The type of a problem the framework raised without one: a status code page (no route, wrong method) or
+    /// the exception handler (a request Kestrel could not read, a bug).
+    /// </summary>
+    public static string TypeFor(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => InvalidRequestType,
+        StatusCodes.Status404NotFound => NoSuchRouteType,
+        StatusCodes.Status405MethodNotAllowed => MethodNotAllowedType,
+        StatusCodes.Status500InternalServerError => InternalErrorType,
+        _ => "about:blank",
+    };
 
     public static IResult InvalidKey(string reason) =>
         Results.Problem(title: "Invalid key", detail: reason, statusCode: StatusCodes.Status400BadRequest, type: InvalidKeyType);

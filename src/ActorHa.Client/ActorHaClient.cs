@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ActorHa.Domain;
 
 namespace ActorHa.Client;
 
@@ -43,6 +44,8 @@ public sealed record ValueRead(byte[] Value, long Version);
 /// </summary>
 public sealed class ActorHaClient(HttpClient http)
 {
+    private const string InvalidKeyType = "urn:actorha:problem:invalid-key";
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     // A failover takes about a second and a half; polling five times a second finds the moved partition promptly.
@@ -53,12 +56,24 @@ public sealed class ActorHaClient(HttpClient http)
     public static ActorHaClient For(string url, TimeSpan? timeout = null) =>
         new(new HttpClient { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = timeout ?? TimeSpan.FromSeconds(30) });
 
-    public static string KeyPath(string key) => "v1/kv/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
+    /// <summary>
+    /// The key's URL path relative to a node ("v1/kv/" + the key, each segment percent-escaped as UTF-8): the
+    /// node decodes it exactly once, so '/' separates segments and every other character round-trips.
+    /// </summary>
+    /// <exception cref="ArgumentException">The key has a "." or ".." segment, which Uri would silently remove.</exception>
+    public static string KeyPath(string key) => Keys.HasDotSegment(key)
+        ? throw new ArgumentException(Keys.Validate(key), nameof(key))
+        : "v1/kv/" + Keys.Escape(key);
 
     /// <summary>expectedVersion: null = unconditional, 0 = create only (If-None-Match: *), n = If-Match: "n".</summary>
     /// <param name="idempotencyKey">Sent as Idempotency-Key: the partition answers a repeat of it with the first outcome instead of writing again.</param>
     public async Task<Outcome<KeyVersion>> PutAsync(string key, byte[] value, long? expectedVersion = null, CancellationToken ct = default, string? idempotencyKey = null)
     {
+        if (InvalidKey<KeyVersion>(key) is { } refused)
+        {
+            return refused;
+        }
+
         using var request = new HttpRequestMessage(HttpMethod.Put, KeyPath(key)) { Content = new ByteArrayContent(value) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         AddPrecondition(request, expectedVersion);
@@ -69,6 +84,11 @@ public sealed class ActorHaClient(HttpClient http)
 
     public async Task<Outcome<ValueRead>> GetAsync(string key, CancellationToken ct = default)
     {
+        if (InvalidKey<ValueRead>(key) is { } refused)
+        {
+            return refused;
+        }
+
         using var response = await http.GetAsync(KeyPath(key), ct).ConfigureAwait(false);
         var version = ParseETag(response);
         if (!response.IsSuccessStatusCode)
@@ -82,6 +102,11 @@ public sealed class ActorHaClient(HttpClient http)
 
     public async Task<Outcome<KeyVersion>> DeleteAsync(string key, long? expectedVersion = null, CancellationToken ct = default, string? idempotencyKey = null)
     {
+        if (InvalidKey<KeyVersion>(key) is { } refused)
+        {
+            return refused;
+        }
+
         using var request = new HttpRequestMessage(HttpMethod.Delete, KeyPath(key));
         AddPrecondition(request, expectedVersion);
         AddIdempotencyKey(request, idempotencyKey);
@@ -169,6 +194,14 @@ public sealed class ActorHaClient(HttpClient http)
             return false;
         }
     }
+
+    /// <summary>
+    /// A key every node would refuse is answered here with the node's 400 problem, without a request: a key with
+    /// a "." or ".." segment could not even be sent (Uri removes those segments, so another key would be hit).
+    /// </summary>
+    private static Outcome<T>? InvalidKey<T>(string key) => Keys.Validate(key) is { } reason
+        ? new(HttpStatusCode.BadRequest, default, new Problem { Type = InvalidKeyType, Title = "Invalid key", Status = 400, Detail = reason }, null)
+        : null;
 
     private static void AddIdempotencyKey(HttpRequestMessage request, string? idempotencyKey)
     {

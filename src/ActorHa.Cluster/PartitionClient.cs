@@ -106,7 +106,10 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
         }
     }
 
-    /// <summary>Live keys across all partitions in ordinal order: each partition returns its first Limit, then merged.</summary>
+    /// <summary>
+    /// Live keys across all partitions in ordinal order: each partition returns its first Limit, then merged. The
+    /// API asks for one key more than a page: that key exists only if another page follows.
+    /// </summary>
     public async Task<IPartitionReply> ListAsync(string prefix, string? after, int limit, CancellationToken cancellationToken = default)
     {
         var pages = await Task.WhenAll(Map.All.Select(p => AskAsync(new Queries.ListKeys(p, prefix, after, limit), cancellationToken))).ConfigureAwait(false);

@@ -65,7 +65,7 @@ public static class NodeHost
         // Per-request logs at Information would cost more than the request itself under load.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.AddSingleton(store);
-        builder.Services.AddProblemDetails();
+        builder.Services.AddActorHaProblems();
         builder.Services.AddActorHaCluster(settings);
 
         var app = builder.Build();

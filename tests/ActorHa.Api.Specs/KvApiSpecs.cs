@@ -180,6 +180,18 @@ public abstract class KvApiSpecs(NodeFixture node)
     }
 
     [Fact]
+    public async Task A_request_line_over_8_KB_and_headers_over_32_KB_are_refused_by_the_server_itself_without_a_problem_body()
+    {
+        // Kestrel answers these before any middleware runs (documented in the README); this pins that behaviour.
+        var longLine = await RawHttp.SendAsync(node.Url, "GET", "/v1/kv/" + new string('k', 9000));
+        var bigHeaders = await RawHttp.SendAsync(node.Url, "GET", "/v1/kv/k", [.. Enumerable.Range(0, 5).Select(i => $"X-Filler-{i}: {new string('x', 8000)}")]);
+
+        Assert.Equal(414, longLine.Status);
+        Assert.Equal(431, bigHeaders.Status);
+        Assert.Equal("", longLine.Body + bigHeaders.Body);
+    }
+
+    [Fact]
     public async Task A_key_longer_than_512_bytes_is_400()
     {
         var (response, problem) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, ActorHaClient.KeyPath(new string('k', 513))));
@@ -357,5 +369,243 @@ public abstract class KvApiSpecs(NodeFixture node)
         var (response, _) = await ProblemOf(new HttpRequestMessage(HttpMethod.Get, "v2/nothing"));
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    private static void AssertProblem(RawResponse response, int status, string type)
+    {
+        Assert.Equal(status, response.Status);
+        Assert.Equal("application/problem+json", response.ContentType?.Split(';')[0]);
+        Assert.Contains($"\"urn:actorha:problem:{type}\"", response.Body);
+    }
+
+    [Theory]
+    [InlineData("DELETE", "/v1/kv/zz/../{0}")]
+    [InlineData("PUT", "/v1/kv/zz/%2e%2e/{0}")]
+    [InlineData("PUT", "/v1/kv/{0}/.")]
+    [InlineData("PUT", "/v1/kv/{0}/%2E")]
+    [InlineData("GET", "/v1/kv/{0}/./")]
+    [InlineData("PUT", "/v1/x/../kv/{0}")]
+    public async Task A_dot_or_dot_dot_segment_in_the_key_is_400_invalid_key_and_touches_no_other_key(string method, string target)
+    {
+        // arrange: the key the server would hit after removing the dot segments
+        var key = NewKey("dots");
+        await node.Client.PutAsync(key, V("kept"));
+
+        // act
+        var response = await RawHttp.SendAsync(node.Url, method, string.Format(System.Globalization.CultureInfo.InvariantCulture, target, key), body: method == "PUT" ? "changed" : null);
+
+        // assert
+        AssertProblem(response, 400, "invalid-key");
+        var read = await node.Client.GetAsync(key);
+        Assert.Equal(1L, read.Version);
+        Assert.Equal(V("kept"), read.Value!.Value);
+        Assert.Empty((await node.Client.ListAsync(key + "/")).Value!.Keys);
+    }
+
+    [Fact]
+    public async Task The_client_refuses_a_key_with_a_dot_segment_without_sending_it()
+    {
+        var key = NewKey("dots");
+        await node.Client.PutAsync(key, V("kept"));
+
+        var put = await node.Client.PutAsync($"zz/../{key}", V("changed"));
+        var delete = await node.Client.DeleteAsync($"zz/../{key}");
+
+        Assert.All([put, delete], o => Assert.Equal((HttpStatusCode.BadRequest, "urn:actorha:problem:invalid-key"), (o.Status, o.Problem!.Type)));
+        Assert.Throws<ArgumentException>(() => ActorHaClient.KeyPath($"zz/../{key}"));
+        Assert.Equal(V("kept"), (await node.Client.GetAsync(key)).Value!.Value);
+    }
+
+    [Fact]
+    public async Task A_percent_encoded_slash_is_a_slash_and_a_doubly_encoded_one_is_a_literal_percent_2F()
+    {
+        // arrange
+        var prefix = NewKey("enc");
+
+        // act: %2F is decoded once, like every other escape
+        using var put = await node.Http.PutAsync($"v1/kv/{prefix}%2Fb", new ByteArrayContent(V("slash")));
+        var asSlash = await node.Client.GetAsync($"{prefix}/b");
+        using var doubly = await node.Http.GetAsync($"v1/kv/{prefix}%252Fb");
+
+        // assert
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Equal($"{prefix}/b", (await put.Content.ReadFromJsonAsync<KeyVersion>())!.Key);
+        Assert.Equal(V("slash"), asSlash.Value!.Value);
+        Assert.Equal(HttpStatusCode.NotFound, doubly.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await node.Client.GetAsync($"{prefix}%2Fb")).Status);
+    }
+
+    [Theory]
+    [InlineData("user/{0}/42")]
+    [InlineData("{0}/100%/a%2Fb")]
+    [InlineData("{0}?q=1#frag")]
+    [InlineData("{0}/with space/+plus")]
+    [InlineData("{0}/clé 日本 😀")]
+    [InlineData("{0}//trailing/")]
+    public async Task The_Location_of_a_created_key_and_the_client_s_key_path_both_lead_to_that_key(string pattern)
+    {
+        // arrange
+        var key = string.Format(System.Globalization.CultureInfo.InvariantCulture, pattern, Guid.NewGuid().ToString("N"));
+
+        // act
+        using var created = await node.Http.PutAsync(ActorHaClient.KeyPath(key), new ByteArrayContent(V("v")));
+        var location = created.Headers.Location!;
+        using var followed = await node.Http.GetAsync(location);
+        var listed = await node.Client.ListAsync(key, limit: 1);
+
+        // assert
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(key, (await created.Content.ReadFromJsonAsync<KeyVersion>())!.Key);
+        Assert.Equal("/" + ActorHaClient.KeyPath(key), location.OriginalString);
+        Assert.Equal(HttpStatusCode.OK, followed.StatusCode);
+        Assert.Equal(V("v"), await followed.Content.ReadAsByteArrayAsync());
+        Assert.Equal(key, listed.Value!.Keys.Single().Key);
+    }
+
+    [Theory]
+    [InlineData("%FF")]
+    [InlineData("%C3%28")]
+    [InlineData("a%zz")]
+    [InlineData("a%2")]
+    public async Task A_key_whose_escapes_are_not_UTF_8_is_400_invalid_key(string escaped)
+    {
+        var key = NewKey("utf8");
+
+        var put = await RawHttp.SendAsync(node.Url, "PUT", $"/v1/kv/{key}{escaped}", body: "x");
+        var get = await RawHttp.SendAsync(node.Url, "GET", $"/v1/kv/{key}{escaped}");
+
+        AssertProblem(put, 400, "invalid-key");
+        AssertProblem(get, 400, "invalid-key");
+        Assert.Empty((await node.Client.ListAsync(key)).Value!.Keys);
+    }
+
+    [Theory]
+    [InlineData("PUT", "If-Match:")]
+    [InlineData("PUT", "If-None-Match:")]
+    [InlineData("PUT", "If-Match:   ")]
+    [InlineData("DELETE", "If-Match:")]
+    public async Task An_empty_precondition_header_is_400_and_changes_nothing(string method, string header)
+    {
+        // arrange
+        var key = NewKey("cas");
+        await node.Client.PutAsync(key, V("kept"));
+
+        // act
+        var response = await RawHttp.SendAsync(node.Url, method, "/" + ActorHaClient.KeyPath(key), [header], body: method == "PUT" ? "changed" : null);
+
+        // assert
+        AssertProblem(response, 400, "invalid-request");
+        var read = await node.Client.GetAsync(key);
+        Assert.Equal(1L, read.Version);
+        Assert.Equal(V("kept"), read.Value!.Value);
+    }
+
+    [Fact]
+    public async Task Different_spellings_of_one_GUID_are_different_Idempotency_Keys()
+    {
+        // arrange
+        var key = NewKey("idem");
+        var guid = Guid.NewGuid();
+        async Task<HttpResponseMessage> Put(string idempotencyKey, string value)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, ActorHaClient.KeyPath(key)) { Content = new ByteArrayContent(V(value)) };
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey);
+            return await node.Http.SendAsync(request);
+        }
+
+        // act
+        using var canonical = await Put(guid.ToString("D"), "a");
+        using var braced = await Put(guid.ToString("B").ToUpperInvariant(), "b");
+        using var upper = await Put(guid.ToString("D").ToUpperInvariant(), "c");
+        using var dashless = await Put(guid.ToString("N"), "d");
+        using var retry = await Put(guid.ToString("D"), "a");
+
+        // assert: four writes, and the canonical retry still answered with its first outcome
+        Assert.Equal(["\"1\"", "\"2\"", "\"3\"", "\"4\"", "\"1\""], new[] { canonical, braced, upper, dashless, retry }.Select(r => r.Headers.ETag?.Tag));
+        Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
+        Assert.Equal(V("d"), (await node.Client.GetAsync(key)).Value!.Value);
+    }
+
+    [Theory]
+    [InlineData("Idempotency-Key:")]
+    [InlineData("Idempotency-Key:    ")]
+    [InlineData("Idempotency-Key: tab\there")]
+    [InlineData("Idempotency-Key: caf\u00e9")]
+    [InlineData("Idempotency-Key: \u65e5\u672c")]
+    public async Task An_empty_or_not_printable_ASCII_Idempotency_Key_is_400_and_writes_nothing(string header)
+    {
+        var key = NewKey("idem");
+
+        var response = await RawHttp.SendAsync(node.Url, "PUT", "/" + ActorHaClient.KeyPath(key), [header], body: "x");
+
+        AssertProblem(response, 400, "invalid-request");
+        Assert.Equal(HttpStatusCode.NotFound, (await node.Client.GetAsync(key)).Status);
+    }
+
+    [Fact]
+    public async Task HEAD_answers_a_key_with_the_status_and_headers_of_GET_and_no_body()
+    {
+        var key = NewKey("head");
+        await node.Client.PutAsync(key, V("hello"));
+
+        var head = await RawHttp.SendAsync(node.Url, "HEAD", "/" + ActorHaClient.KeyPath(key));
+        var missing = await RawHttp.SendAsync(node.Url, "HEAD", "/" + ActorHaClient.KeyPath(key + "-missing"));
+
+        Assert.Equal(200, head.Status);
+        Assert.Equal("\"1\"", head.Headers["etag"]);
+        Assert.Equal("5", head.Headers["content-length"]);
+        Assert.Equal("application/octet-stream", head.ContentType);
+        Assert.Equal("", head.Body);
+        Assert.Equal(404, missing.Status);
+        Assert.Equal("", missing.Body);
+    }
+
+    [Theory]
+    [InlineData("v1/kv")]
+    [InlineData("v1/kv?prefix=x")]
+    [InlineData("v1/cluster")]
+    [InlineData("healthz/live")]
+    [InlineData("healthz/ready")]
+    public async Task HEAD_is_served_wherever_GET_is(string path)
+    {
+        using var head = await node.Http.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Empty(await head.Content.ReadAsByteArrayAsync());
+    }
+
+    [Theory]
+    [InlineData("GET", "/v1/nope", "text/plain", null, 404, "no-such-route")]
+    [InlineData("PATCH", "/v1/kv/x", "text/plain", null, 405, "method-not-allowed")]
+    [InlineData("PUT", "/v1/kv/chunked", "text/html", "zz\r\nnot a chunk\r\n", 400, "invalid-request")]
+    public async Task Errors_are_problem_json_whatever_the_Accept_header_asks_for(string method, string target, string accept, string? chunkedBody, int status, string type)
+    {
+        var headers = chunkedBody is null ? new[] { $"Accept: {accept}" } : [$"Accept: {accept}", "Transfer-Encoding: chunked"];
+
+        var response = await RawHttp.SendAsync(node.Url, method, target, headers, rawBody: chunkedBody);
+
+        AssertProblem(response, status, type);
+    }
+
+    [Fact]
+    public async Task A_listing_names_a_next_page_only_when_more_keys_follow()
+    {
+        // arrange
+        var prefix = $"page-{Guid.NewGuid():N}/";
+        await node.Client.PutAsync(prefix + "1", V("1"));
+        await node.Client.PutAsync(prefix + "2", V("2"));
+
+        // act
+        var exactlyFull = await node.Client.ListAsync(prefix, limit: 2);
+        await node.Client.PutAsync(prefix + "3", V("3"));
+        var first = await node.Client.ListAsync(prefix, limit: 2);
+        var second = await node.Client.ListAsync(prefix, limit: 2, after: first.Value!.Next);
+
+        // assert
+        Assert.Equal(2, exactlyFull.Value!.Keys.Count);
+        Assert.Null(exactlyFull.Value.Next);
+        Assert.Equal(prefix + "2", first.Value.Next);
+        Assert.Equal([prefix + "3"], second.Value!.Keys.Select(k => k.Key));
+        Assert.Null(second.Value.Next);
     }
 }
