@@ -69,6 +69,8 @@ public sealed class ActorHaClient(HttpClient http)
 
     public async Task<Outcome<ValueRead>> GetAsync(string key, CancellationToken ct = default)
     {
+        // "v1/kv/" is the listing: an empty key would read the key list as if it were a value.
+        ArgumentException.ThrowIfNullOrEmpty(key);
         using var response = await http.GetAsync(KeyPath(key), ct).ConfigureAwait(false);
         var version = ParseETag(response);
         if (!response.IsSuccessStatusCode)
@@ -172,6 +174,8 @@ public sealed class ActorHaClient(HttpClient http)
 
     private static void AddIdempotencyKey(HttpRequestMessage request, string? idempotencyKey)
     {
+        // Checked here, before sending: HttpClient refuses a non-ASCII header only after it has connected.
+        IdempotencyKeys.ThrowIfInvalid(idempotencyKey);
         if (idempotencyKey is not null)
         {
             request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey);
