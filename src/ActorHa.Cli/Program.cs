@@ -11,5 +11,12 @@ foreach (var command in KvCommands.Create())
     root.Subcommands.Add(command);
 }
 
+var parse = root.Parse(args);
+if (CommandLineErrors.Describe(parse) is { } error)
+{
+    await Console.Error.WriteLineAsync(error);
+    return CommandLineErrors.ExitCode;
+}
+
 // Nodes and `up` handle SIGINT/SIGTERM themselves (graceful leave), so System.CommandLine must not.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

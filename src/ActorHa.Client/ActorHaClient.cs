@@ -205,6 +205,8 @@ public sealed class ActorHaClient(HttpClient http)
 
     private static void AddIdempotencyKey(HttpRequestMessage request, string? idempotencyKey)
     {
+        // Checked here, before sending: HttpClient refuses a non-ASCII header only after it has connected.
+        IdempotencyKeys.ThrowIfInvalid(idempotencyKey);
         if (idempotencyKey is not null)
         {
             request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey);

@@ -15,7 +15,8 @@ namespace ActorHa.Client;
 /// <remarks>
 /// A failed call throws <see cref="HttpRequestException"/>: no node could be connected to, so nothing was applied;
 /// or its subclass <see cref="OutcomeUnknownException"/>: something was sent and no answer came, so a write may
-/// have been applied (resend it with the same idempotency key to find out).
+/// have been applied (resend it with the same idempotency key to find out). A request that cannot be built (an
+/// Idempotency-Key HTTP cannot carry) throws <see cref="ArgumentException"/> before anything is sent, never one of those.
 /// </remarks>
 public sealed class ClusterClient : IDisposable
 {
@@ -72,12 +73,14 @@ public sealed class ClusterClient : IDisposable
 
     public Task<Outcome<KeyVersion>> PutAsync(string key, byte[] value, long? expectedVersion = null, string? idempotencyKey = null, TimeSpan? retryFor = null, CancellationToken ct = default)
     {
+        IdempotencyKeys.ThrowIfInvalid(idempotencyKey);
         var id = idempotencyKey ?? Guid.NewGuid().ToString();
         return SendAsync(key, (node, c) => node.PutAsync(key, value, expectedVersion, c, id), retryFor, ct);
     }
 
     public Task<Outcome<KeyVersion>> DeleteAsync(string key, long? expectedVersion = null, string? idempotencyKey = null, TimeSpan? retryFor = null, CancellationToken ct = default)
     {
+        IdempotencyKeys.ThrowIfInvalid(idempotencyKey);
         var id = idempotencyKey ?? Guid.NewGuid().ToString();
         return SendAsync(key, (node, c) => node.DeleteAsync(key, expectedVersion, c, id), retryFor, ct);
     }

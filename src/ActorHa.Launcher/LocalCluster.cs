@@ -84,6 +84,12 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public LocalCluster(LocalClusterOptions options)
     {
+        // Said plainly here rather than as a UriFormatException from the node URLs or a failure in Ports.IsFree.
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Nodes, 1, nameof(options.Nodes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BaseHttpPort, 1, nameof(options.BaseHttpPort));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.BaseHttpPort, Ports.Max - options.Nodes + 1, nameof(options.BaseHttpPort));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BaseAkkaPort, 1, nameof(options.BaseAkkaPort));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.BaseAkkaPort, Ports.Max - options.Nodes + 1, nameof(options.BaseAkkaPort));
         _options = options;
         _program = Path.GetFullPath(options.NodeProgram ?? DefaultNodeProgram());
         if (!File.Exists(_program))

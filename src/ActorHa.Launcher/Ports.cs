@@ -13,6 +13,9 @@ namespace ActorHa.Launcher;
 /// </remarks>
 public static class Ports
 {
+    /// <summary>The highest TCP port.</summary>
+    public const int Max = 65_535;
+
     private const int Lowest = 10_000;
     private static readonly Lock Gate = new();
     private static readonly HashSet<int> HandedOut = [];
@@ -59,7 +62,7 @@ public static class Ports
     {
         var (ephemeralLow, ephemeralHigh) = EphemeralRange();
         var below = (Lowest, ephemeralLow - 1);
-        var above = (ephemeralHigh + 1, 65_535);
+        var above = (ephemeralHigh + 1, Max);
         return below.Item2 - below.Item1 >= above.Item2 - above.Item1 ? below : above;
     }
 

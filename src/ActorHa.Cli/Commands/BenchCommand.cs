@@ -17,9 +17,9 @@ public static class BenchCommand
 
     private static Command Recovery()
     {
-        var events = new Option<int>("--events") { Description = "Events written into the measured partition.", DefaultValueFactory = _ => 100_000 };
-        var snapshotEvery = new Option<int>("--snapshot-every") { Description = "Snapshot interval of the run with snapshots (the other run takes none).", DefaultValueFactory = _ => 1000 };
-        var keys = new Option<int>("--keys") { Description = "Distinct keys in the partition.", DefaultValueFactory = _ => 1000 };
+        var events = CliOptions.Int("--events", "Events written into the measured partition.", 1, int.MaxValue, 100_000);
+        var snapshotEvery = CliOptions.Int("--snapshot-every", "Snapshot interval of the run with snapshots (the other run takes none).", 1, int.MaxValue, 1000);
+        var keys = CliOptions.Int("--keys", "Distinct keys in the partition.", 1, 10_000, 1000);
         var dataDir = new Option<string>("--data-dir") { Description = "Where the benchmark node keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
         var command = new Command("recovery", "Time for a partition with many events to recover after kill -9, with and without snapshots.")
         {
@@ -36,16 +36,16 @@ public static class BenchCommand
 
     private static Command Load()
     {
-        var nodes = new Option<int>("--nodes") { Description = "Cluster size (ignored with --url).", DefaultValueFactory = _ => 3 };
-        var concurrency = new Option<string>("--concurrency") { Description = "Comma-separated client counts.", DefaultValueFactory = _ => "16,64" };
-        var duration = new Option<string>("--duration") { Description = "Length of each phase, e.g. 10s.", DefaultValueFactory = _ => "10s" };
-        var readRatio = new Option<double>("--read-ratio") { Description = "Share of reads in the read phase (1 = reads only; e.g. 0.9 for a mix).", DefaultValueFactory = _ => 1.0 };
+        var nodes = CliOptions.Int("--nodes", "Cluster size (ignored with --url).", 1, UpCommand.MaxNodes, 3);
+        var concurrency = CliOptions.IntList("--concurrency", "Comma-separated client counts.", 1, 10_000, "16,64");
+        var duration = CliOptions.Duration("--duration", "Length of each phase, e.g. 10s.", "10s", allowZero: false);
+        var readRatio = CliOptions.Fraction("--read-ratio", "Share of reads in the read phase (1 = reads only; e.g. 0.9 for a mix).", 1.0);
         var compareEtcd = new Option<bool>("--compare-etcd") { Description = "Also run the same load against a 3-node etcd (Debian's etcd-server) and print the ratio." };
         var urls = new Option<string[]>("--url") { Description = "Target a running cluster instead of starting one (repeat per node).", AllowMultipleArgumentsPerToken = true };
         var dataDir = new Option<string>("--data-dir") { Description = "Where the benchmark cluster keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
         var routing = new Option<string>("--routing") { Description = "any (each request to any node, as etcd's clients do) or owner (to the node owning the key's partition, per /v1/cluster).", DefaultValueFactory = _ => "any" };
         routing.AcceptOnlyFromAmong("any", "owner");
-        var warmup = new Option<string>("--warmup") { Description = "Unmeasured writes, then reads, at the highest concurrency before the measured phases of each target (0 for none).", DefaultValueFactory = _ => "5s" };
+        var warmup = CliOptions.Duration("--warmup", "Unmeasured writes, then reads, at the highest concurrency before the measured phases of each target (0 for none).", "5s", allowZero: true);
         var command = new Command("load", "Durable write and read throughput and latency over HTTP, optionally side by side with etcd.")
         {
             nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir, routing, warmup,
@@ -55,7 +55,7 @@ public static class BenchCommand
         command.SetAction(async (parse, ct) =>
         {
             var (storeSettings, storeDescription) = store.Resolve(parse);
-            var levels = parse.GetValue(concurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToList();
+            var levels = CliOptions.ParseIntList(parse.GetValue(concurrency)!);
             var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
                 parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription, parse.GetValue(routing) == "owner",
                 Durations.Parse(parse.GetValue(warmup)!));
@@ -67,13 +67,13 @@ public static class BenchCommand
 
     private static Command Failover()
     {
-        var nodes = new Option<int>("--nodes") { Description = "Cluster size.", DefaultValueFactory = _ => 3 };
-        var runs = new Option<int>("--runs") { Description = "Faults to inject, one per run.", DefaultValueFactory = _ => 10 };
+        var nodes = CliOptions.Int("--nodes", "Cluster size (at least 2: a node fails and the others take over).", 2, UpCommand.MaxNodes, 3);
+        var runs = CliOptions.Int("--runs", "Faults to inject, one per run.", 1, int.MaxValue, 10);
         var fault = new Option<string>("--fault") { Description = "kill (SIGKILL), sigstop (freeze 10 s, then resume) or leave (SIGTERM).", DefaultValueFactory = _ => "kill" };
         fault.AcceptOnlyFromAmong("kill", "sigstop", "leave");
         var config = new Option<string>("--config") { Description = "tuned (shipped timings), akka-defaults (stock Akka timings) or both (prints the ratio).", DefaultValueFactory = _ => "tuned" };
         config.AcceptOnlyFromAmong("tuned", "akka-defaults", "both");
-        var clients = new Option<int>("--clients") { Description = "Concurrent writers.", DefaultValueFactory = _ => 8 };
+        var clients = CliOptions.Int("--clients", "Concurrent writers.", 1, 10_000, 8);
         var dataDir = new Option<string>("--data-dir") { Description = "Where each benchmark cluster keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
         var command = new Command("failover", "Measure how long a failed node's partitions stay unwritable, and check no acknowledged write is lost.")
         {

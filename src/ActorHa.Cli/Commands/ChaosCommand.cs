@@ -8,11 +8,27 @@ public static class ChaosCommand
 {
     public static Command Create()
     {
-        var nodes = new Option<int>("--nodes") { Description = "Cluster size.", DefaultValueFactory = _ => 3 };
-        var duration = new Option<string>("--duration") { Description = "How long to inject faults, e.g. 60s.", DefaultValueFactory = _ => "60s" };
-        var faults = new Option<string>("--faults") { Description = "Comma-separated: kill (SIGKILL, then restart), pause (SIGSTOP, then SIGCONT), partition (cut one node off from the others, then heal).", DefaultValueFactory = _ => "kill,pause,partition" };
-        var seed = new Option<int>("--seed") { Description = "Seed of the fault schedule and the workload.", DefaultValueFactory = _ => Environment.TickCount & 0xFFFF };
-        var clients = new Option<int>("--clients") { Description = "Concurrent clients.", DefaultValueFactory = _ => 8 };
+        var nodes = CliOptions.Int("--nodes", "Cluster size.", 1, UpCommand.MaxNodes, 3);
+        var duration = CliOptions.Duration("--duration", "How long to inject faults, e.g. 60s.", "60s", allowZero: false);
+        var faults = new Option<string>("--faults")
+        {
+            Description = "Comma-separated: kill (SIGKILL, then restart), pause (SIGSTOP, then SIGCONT), partition (cut one node off from the others, then heal).",
+            DefaultValueFactory = _ => "kill,pause,partition",
+            CustomParser = r =>
+            {
+                // Checked while parsing, before a PostgreSQL server or any node is started.
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                if (names.Length == 0 || names.Except(ChaosRun.SupportedFaults).Any())
+                {
+                    r.AddError($"--faults must be one or more of {string.Join(", ", ChaosRun.SupportedFaults)}, comma-separated, not {CliOptions.Quoted(text)}.");
+                }
+
+                return text;
+            },
+        };
+        var seed = CliOptions.Int("--seed", "Seed of the fault schedule and the workload.", int.MinValue, int.MaxValue, Environment.TickCount & 0xFFFF);
+        var clients = CliOptions.Int("--clients", "Concurrent clients.", 1, 10_000, 8);
         var dataDir = new Option<string>("--data-dir") { Description = "Where the run keeps its store, logs and history.", DefaultValueFactory = _ => Path.Combine("data", "chaos") };
         var command = new Command("chaos", "Run clients against a cluster while killing and freezing nodes, then check the history.")
         {

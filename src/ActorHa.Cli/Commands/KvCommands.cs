@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using ActorHa.Client;
+using Keys = ActorHa.Domain.Keys;
 
 namespace ActorHa.Cli.Commands;
 
@@ -21,16 +22,32 @@ public static class KvCommands
         };
         var key = new Argument<string>("key") { Description = "The key." };
 
+        // The server's rules, checked before anything is sent: an empty key would otherwise reach the listing.
+        key.Validators.Add(result =>
+        {
+            if (Keys.Validate(result.GetValueOrDefault<string>()) is { } problem)
+            {
+                result.AddError($"Invalid key: {problem}");
+            }
+        });
+
         var value = new Argument<string>("value") { Description = "The value (UTF-8 text); use - to read bytes from stdin." };
-        var ifMatch = new Option<long?>("--if-match") { Description = "Write only if the key is at this version (compare-and-set)." };
+        var ifMatch = CliOptions.Version("--if-match", "Write only if the key is at this version (compare-and-set); versions start at 1.");
         var createOnly = new Option<bool>("--create-only") { Description = "Write only if the key does not exist." };
         var retryFor = new Option<string>("--retry-for")
         {
             Description = "Keep trying, on the owner and then on the other nodes, while nodes cannot be reached or answer 503 (a partition moving after a failure), for this long, e.g. 10s; 0 tries each known node once. A write carries the same Idempotency-Key on every attempt, so it is applied at most once.",
             DefaultValueFactory = _ => "10s",
         };
-        var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "The write's Idempotency-Key (default: a new one per command)." };
+        var idempotencyKey = CliOptions.IdempotencyKey("--idempotency-key", "The write's Idempotency-Key: 1-128 printable ASCII characters (default: a new one per command).");
         var put = new Command("put", "Write a value.") { key, value, url, ifMatch, createOnly, retryFor, idempotencyKey };
+        put.Validators.Add(result =>
+        {
+            if (result.GetValue(createOnly) && result.GetResult(ifMatch) is not null)
+            {
+                result.AddError("--if-match and --create-only cannot be used together: one expects a version, the other that there is none.");
+            }
+        });
         put.SetAction((parse, ct) => Run("put", parse, url, retryFor, async (client, window) =>
         {
             var text = parse.GetValue(value)!;
@@ -65,7 +82,7 @@ public static class KvCommands
         }));
 
         var prefix = new Option<string?>("--prefix") { Description = "Only keys starting with this." };
-        var limit = new Option<int?>("--limit") { Description = "Page size (1-1000, default 100)." };
+        var limit = CliOptions.OptionalInt("--limit", "Page size (1-1000, default 100).", 1, 1000);
         var after = new Option<string?>("--after") { Description = "Continue after this key (the previous page's next)." };
         var ls = new Command("ls", "List keys with their versions.") { url, prefix, limit, after, retryFor };
         ls.SetAction((parse, ct) => Run("ls", parse, url, retryFor, async (client, window) =>
@@ -73,7 +90,7 @@ public static class KvCommands
             var outcome = await client.ListAsync(parse.GetValue(prefix), parse.GetValue(limit), parse.GetValue(after), window, ct);
             return Report(outcome, list =>
                 string.Join(Environment.NewLine, list.Keys.Select(k => $"{k.Key}\t{k.Version}"))
-                + (list.Next is null ? "" : $"{Environment.NewLine}(more: --after '{list.Next}')"));
+                + (list.Next is null ? "" : $"{Environment.NewLine}(more: --after {ShellQuoted(list.Next)})"));
         }));
 
         var json = new Option<bool>("--json") { Description = "Print /v1/cluster as JSON instead of a summary." };
@@ -147,7 +164,16 @@ public static class KvCommands
             await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}");
             return 1;
         }
+        catch (ArgumentException e)
+        {
+            // A request that could not be built was never sent: a bad argument, not an unknown outcome.
+            await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}");
+            return 2;
+        }
     }
+
+    /// <summary>The text as one word for POSIX shells: single-quoted, each ' written as '\''.</summary>
+    public static string ShellQuoted(string text) => "'" + text.Replace("'", @"'\''", StringComparison.Ordinal) + "'";
 
     /// <summary>
     /// A write whose outcome the client could not learn (no answer, or 503 until the window closed) is reported

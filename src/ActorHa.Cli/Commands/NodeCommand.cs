@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Persistence;
+using ActorHa.Domain;
+using ActorHa.Launcher;
 using Microsoft.Extensions.DependencyInjection;
 using ActorHa.Node;
 using Microsoft.AspNetCore.Builder;
@@ -20,15 +22,15 @@ public static class NodeCommand
     public static Command Create()
     {
         var host = new Option<string?>("--host") { Description = "Interface for Akka remoting (ActorHa:Host)." };
-        var port = new Option<int?>("--port") { Description = "Akka remoting port (ActorHa:Port)." };
+        var port = CliOptions.OptionalInt("--port", "Akka remoting port (ActorHa:Port); 0 picks a free one.", 0, Ports.Max);
         var publicHost = new Option<string?>("--public-host") { Description = "Host name peers use to reach this node (ActorHa:PublicHost)." };
         var http = new Option<string?>("--http") { Description = "HTTP URL to listen on, e.g. http://127.0.0.1:8081 (ActorHa:HttpUrl)." };
         var seeds = new Option<string[]>("--seed") { Description = "Seed node host:port; repeat for several (ActorHa:Seeds).", AllowMultipleArgumentsPerToken = true };
         var dataDir = new Option<string?>("--data-dir") { Description = "Directory of the SQLite store (ActorHa:DataDir)." };
-        var partitions = new Option<int?>("--partitions") { Description = "Partition count, fixed at cluster creation (ActorHa:Partitions)." };
+        var partitions = CliOptions.OptionalInt("--partitions", "Partition count, fixed at cluster creation (ActorHa:Partitions).", 1, PartitionMap.MaxPartitionCount);
         var store = new Option<string?>("--store") { Description = "sqlite or postgres (ActorHa:Store)." };
         var connection = new Option<string?>("--connection-string") { Description = "Store connection string (ActorHa:ConnectionString)." };
-        var snapshotEvery = new Option<int?>("--snapshot-every") { Description = "Events between snapshots (ActorHa:SnapshotEvery)." };
+        var snapshotEvery = CliOptions.OptionalInt("--snapshot-every", "Events between snapshots (ActorHa:SnapshotEvery).", 1, int.MaxValue);
 
         var command = new Command("node", "Run one ActorHa node in the foreground.")
         {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using ActorHa.Domain;
 using ActorHa.Launcher;
 
 namespace ActorHa.Cli.Commands;
@@ -8,27 +9,27 @@ namespace ActorHa.Cli.Commands;
 /// <summary>`actorha up`: a local cluster of real node processes on loopback, until Ctrl+C or SIGTERM.</summary>
 public static class UpCommand
 {
+    public const int MaxNodes = 9;
+
+    // A day: CancellationTokenSource.CancelAfter takes at most int.MaxValue milliseconds (24.8 days).
+    private const int MaxReadySeconds = 86_400;
+
     public static Command Create()
     {
-        var nodes = new Option<int>("--nodes") { Description = "Number of nodes.", DefaultValueFactory = _ => 3 };
-        var httpPort = new Option<int>("--base-http-port") { Description = "HTTP port of node 1; node N uses base+N-1.", DefaultValueFactory = _ => 8081 };
-        var akkaPort = new Option<int>("--base-akka-port") { Description = "Akka remoting port of node 1; node N uses base+N-1.", DefaultValueFactory = _ => 4051 };
+        var nodes = CliOptions.Int("--nodes", "Number of nodes.", 1, MaxNodes, 3);
+        var httpPort = CliOptions.Int("--base-http-port", "HTTP port of node 1; node N uses base+N-1.", 1, Ports.Max, 8081);
+        var akkaPort = CliOptions.Int("--base-akka-port", "Akka remoting port of node 1; node N uses base+N-1.", 1, Ports.Max, 4051);
         var dataDir = new Option<string>("--data-dir") { Description = "Where the shared SQLite store and the node logs live.", DefaultValueFactory = _ => "data" };
-        var partitions = new Option<int>("--partitions") { Description = "Partition count (fixed when the store is created).", DefaultValueFactory = _ => 32 };
-        var timeout = new Option<int>("--ready-timeout") { Description = "Seconds to wait for the cluster to be ready.", DefaultValueFactory = _ => 120 };
+        var partitions = CliOptions.Int("--partitions", "Partition count (fixed when the store is created).", 1, PartitionMap.MaxPartitionCount, 32);
+        var timeout = CliOptions.Int("--ready-timeout", "Seconds to wait for the cluster to be ready.", 1, MaxReadySeconds, 120);
 
         var command = new Command("up", "Start a local cluster of node processes and keep it running until Ctrl+C.")
         {
             nodes, httpPort, akkaPort, dataDir, partitions, timeout,
         };
+
         command.SetAction(async (parse, _) =>
         {
-            if (parse.GetValue(nodes) is < 1 or > 9)
-            {
-                await Console.Error.WriteLineAsync("actorha up: --nodes must be between 1 and 9.");
-                return 2;
-            }
-
             var options = new LocalClusterOptions
             {
                 Nodes = parse.GetValue(nodes),
@@ -37,9 +38,36 @@ public static class UpCommand
                 DataDir = parse.GetValue(dataDir)!,
                 Partitions = parse.GetValue(partitions),
             };
+
+            // Each option was checked while parsing; how they combine is checked here, before any node starts.
+            // (Not in a command validator: those see unset options as 0, not as their defaults.)
+            if (PortsProblem(options) is { } problem)
+            {
+                await Console.Error.WriteLineAsync($"actorha up: {problem}");
+                return CommandLineErrors.ExitCode;
+            }
+
             return await RunAsync(options, TimeSpan.FromSeconds(parse.GetValue(timeout)));
         });
         return command;
+    }
+
+    /// <summary>Null when every node gets an HTTP and a remoting port of its own, else what is wrong.</summary>
+    private static string? PortsProblem(LocalClusterOptions options)
+    {
+        var n = options.Nodes;
+        var nodes = $"{n} node{(n == 1 ? "" : "s")}";
+        foreach (var (option, basePort) in new[] { ("--base-http-port", options.BaseHttpPort), ("--base-akka-port", options.BaseAkkaPort) })
+        {
+            if (basePort + n - 1 > Ports.Max)
+            {
+                return $"{option} must be between 1 and {Ports.Max - n + 1} with {nodes} (node N uses base+N-1), not {basePort}.";
+            }
+        }
+
+        return Math.Abs(options.BaseHttpPort - options.BaseAkkaPort) < n
+            ? $"--base-http-port and --base-akka-port must be at least {n} apart with {nodes} (node N uses base+N-1 of each), not {options.BaseHttpPort} and {options.BaseAkkaPort}."
+            : null;
     }
 
     private static async Task<int> RunAsync(LocalClusterOptions options, TimeSpan readyTimeout)
