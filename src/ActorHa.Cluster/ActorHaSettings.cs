@@ -187,17 +187,32 @@ public sealed partial class ActorHaSettings
         return problems;
     }
 
+    /// <summary>
+    /// host:port, where host is a DNS name or an IP address (IPv6 as the part before the last colon, bracketed or
+    /// not) and port is 1–65535 in plain digits. Anything else (spaces, control characters, "a:1:2") is refused,
+    /// so a seed or a fault command names something remoting could actually address.
+    /// </summary>
     public static bool TryParseHostPort(string text, out string host, out int port)
     {
         host = "";
         port = 0;
         var colon = text.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out port) || port is < 1 or > 65535)
+        if (colon <= 0
+            || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port)
+            || port is < 1 or > 65535)
         {
             return false;
         }
 
-        host = text[..colon];
+        var name = text[..colon];
+        var bare = name.Length > 2 && name[0] == '[' && name[^1] == ']' ? name[1..^1] : name;
+        if (Uri.CheckHostName(bare) == UriHostNameType.Unknown || (bare.Contains(':') && Uri.CheckHostName(bare) != UriHostNameType.IPv6))
+        {
+            port = 0;
+            return false;
+        }
+
+        host = name;
         return true;
     }
 
