@@ -106,12 +106,35 @@ public sealed partial class ActorHaSettings
         }
     }
 
+    /// <summary>
+    /// How long a PostgreSQL session of this node may sit idle inside a transaction before the server ends it
+    /// (rolling the transaction back). A node frozen (SIGSTOP, a stalled VM) between a journal INSERT and its
+    /// COMMIT holds that row's unique-index entry: the partition's next owner, writing the same sequence number,
+    /// waited until the frozen node resumed (10 s in `bench failover --fault sigstop --store postgres`). No
+    /// healthy node leaves a transaction idle for this long: its own lease (valid 750 ms after a renewal) would
+    /// have lapsed first.
+    /// </summary>
+    public static readonly TimeSpan PostgresIdleInTransactionTimeout = TimeSpan.FromSeconds(2);
+
     public string EffectiveConnectionString => Store switch
     {
+        StoreKind.Postgres when !string.IsNullOrWhiteSpace(ConnectionString) => WithIdleInTransactionTimeout(ConnectionString),
         _ when !string.IsNullOrWhiteSpace(ConnectionString) => ConnectionString,
         StoreKind.Sqlite => $"Data Source={Path.GetFullPath(Path.Combine(DataDir, "actorha.db"))}",
         _ => throw new InvalidOperationException("ActorHa:ConnectionString is required for the postgres store."),
     };
+
+    /// <summary>The connection string with <see cref="PostgresIdleInTransactionTimeout"/> among its session options, unless it sets its own.</summary>
+    private static string WithIdleInTransactionTimeout(string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.Options?.Contains("idle_in_transaction_session_timeout", StringComparison.OrdinalIgnoreCase) != true)
+        {
+            builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(int)PostgresIdleInTransactionTimeout.TotalMilliseconds}".Trim();
+        }
+
+        return builder.ConnectionString;
+    }
 
     /// <summary>Returns every problem with these settings, one sentence each; empty when they are usable.</summary>
     public IReadOnlyList<string> Validate()

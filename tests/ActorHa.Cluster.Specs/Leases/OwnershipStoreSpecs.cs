@@ -68,6 +68,28 @@ public sealed class PostgresOwnershipStoreSpecs(ITestOutputHelper output) : Owne
     }
 
     [Fact]
+    public async Task A_transaction_a_frozen_node_left_open_is_ended_by_the_server_so_the_rows_it_locked_can_be_written()
+    {
+        // arrange: a node froze between its INSERT and its COMMIT (the transaction is open and idle)
+        await using var frozen = (NpgsqlConnection)OpenConnection();
+        var tx = await frozen.BeginTransactionAsync();
+        await using (var insert = new NpgsqlCommand("INSERT INTO actorha_partition_owner (partition, node, epoch) VALUES (77, 'frozen', 1)", frozen, tx))
+        {
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        // act: another node writes the same row, which waits for the frozen transaction
+        Ownership.RenewNode("b", TimeSpan.FromSeconds(30));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var acquired = await Task.Run(() => Ownership.TryAcquire(new PartitionId(77), "b")).WaitAsync(TimeSpan.FromSeconds(15));
+
+        // assert: the server ended the idle transaction after its timeout, not when the frozen node woke up
+        Assert.True(acquired.Acquired);
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAnyAsync<Exception>(() => tx.CommitAsync());
+    }
+
+    [Fact]
     public void A_takeover_revokes_the_expired_lease_so_its_holder_can_never_renew_it()
     {
         Ownership.RenewNode("a", TimeSpan.FromMilliseconds(300));
