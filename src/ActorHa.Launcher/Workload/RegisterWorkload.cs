@@ -33,54 +33,60 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
     public Task RunAsync(int clients, CancellationToken stop) =>
         Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(() => ClientAsync(c, stop), CancellationToken.None)));
 
-    /// <summary>Reads every key the workload touched once more (retrying what is unavailable), so lost writes show.</summary>
-    public async Task FinalReadsAsync(CancellationToken ct)
+    /// <summary>
+    /// Reads every key the workload touched once more (retrying what is unavailable, through another node each
+    /// time), so lost writes show. Returns the final reads whose outcome stayed unknown: those keys went unchecked
+    /// at the end, which the caller must say.
+    /// </summary>
+    public async Task<IReadOnlyList<Operation>> FinalReadsAsync(CancellationToken ct)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        var keys = _history.Select(o => o.Key).Distinct().ToList();
-        foreach (var key in keys)
+        var keys = _history.Select(o => o.Key).Distinct().Order(StringComparer.Ordinal).ToList();
+        var unknown = new List<Operation>();
+        for (var k = 0; k < keys.Count; k++)
         {
-            var running = cluster.Nodes.Where(n => n.IsRunning).ToList();
-            var node = running[Math.Abs(key.GetHashCode(StringComparison.Ordinal)) % running.Count];
             Operation read;
             var attempts = 0;
             do
             {
-                read = await ReadAsync(http, node, -1, key).ConfigureAwait(false);
+                var running = cluster.Nodes.Where(n => n.IsRunning).ToList();
+                read = await ReadAsync(http, running[(k + attempts) % running.Count], -1, keys[k]).ConfigureAwait(false);
             }
-            while (read.Result == OpResult.Info && ++attempts < 20 && await Pause(ct).ConfigureAwait(false));
+            while (read.Result == OpResult.Info && ++attempts < FinalReadAttempts && await Pause(ct).ConfigureAwait(false));
 
             _history.Enqueue(read);
+            if (read.Result == OpResult.Info)
+            {
+                unknown.Add(read);
+            }
         }
+
+        return unknown;
     }
+
+    /// <summary>How many times a final read is tried, 0.5 s apart, before its key is left unchecked.</summary>
+    public const int FinalReadAttempts = 20;
 
     public CheckResult Check() => HistoryChecker.Check(_history);
 
     private async Task ClientAsync(int client, CancellationToken stop)
     {
-        var random = new Random(HashCode.Combine(seed, client));
+        // The plan and the retries draw from separate streams: what a client does next never depends on how
+        // many retries the faults cost it, so a seed replays the same sequence of operations.
+        using var plan = Plan(seed, client, cluster.Nodes.Count, keyPrefix, hotKeys, coldKeys).GetEnumerator();
+        var random = new Random(Mix(seed, client, stream: 1));
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(7) };
         var lastSeen = new Dictionary<string, long>();
-        var n = 0;
-        while (!stop.IsCancellationRequested)
+        while (!stop.IsCancellationRequested && plan.MoveNext())
         {
-            var key = random.NextDouble() < 0.6 ? $"{keyPrefix}hot/{random.Next(hotKeys)}" : $"{keyPrefix}cold/{random.Next(coldKeys)}";
-            var node = cluster.Nodes[random.Next(cluster.Nodes.Count)];
-            var roll = random.NextDouble();
-            var value = $"c{client}-{++n}";
-            Operation op;
-            if (roll < 0.35)
+            var (kind, key, nodeIndex, value) = plan.Current;
+            var node = cluster.Nodes[nodeIndex];
+            var op = kind switch
             {
-                op = await WriteUntilKnownAsync(http, random, client, OpKind.Put, key, value, null).ConfigureAwait(false);
-            }
-            else if (roll < 0.65)
-            {
-                op = await WriteUntilKnownAsync(http, random, client, OpKind.Cas, key, value, lastSeen.GetValueOrDefault(key)).ConfigureAwait(false);
-            }
-            else
-            {
-                op = await ReadAsync(http, node, client, key).ConfigureAwait(false);
-            }
+                OpKind.Put => await WriteUntilKnownAsync(http, random, client, node, OpKind.Put, key, value, null).ConfigureAwait(false),
+                OpKind.Cas => await WriteUntilKnownAsync(http, random, client, node, OpKind.Cas, key, value, lastSeen.GetValueOrDefault(key)).ConfigureAwait(false),
+                _ => await ReadAsync(http, node, client, key).ConfigureAwait(false),
+            };
 
             if (op.Result == OpResult.Ok && op.Version is { } v)
             {
@@ -100,17 +106,48 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
         }
     }
 
-    /// <summary>One write, through random nodes, until its outcome is known or the retry window has passed.</summary>
-    private async Task<Operation> WriteUntilKnownAsync(HttpClient http, Random random, int client, OpKind kind, string key, string value, long? expected)
+    /// <summary>
+    /// What client <paramref name="client"/> of a workload seeded with <paramref name="seed"/> does, in order: a
+    /// put, compare-and-set or read of which key through which node (for a write, its first attempt), with which
+    /// value. A pure function of its arguments, so the same seed replays the same operations.
+    /// </summary>
+    public static IEnumerable<PlannedOperation> Plan(int seed, int client, int nodes, string keyPrefix = "", int hotKeys = 5, int coldKeys = 200)
+    {
+        var random = new Random(Mix(seed, client, stream: 0));
+        for (var n = 1; ; n++)
+        {
+            var key = random.NextDouble() < 0.6 ? $"{keyPrefix}hot/{random.Next(hotKeys)}" : $"{keyPrefix}cold/{random.Next(coldKeys)}";
+            var node = random.Next(nodes);
+            var kind = random.NextDouble() switch { < 0.35 => OpKind.Put, < 0.65 => OpKind.Cas, _ => OpKind.Get };
+            yield return new PlannedOperation(kind, key, node, $"c{client}-{n}");
+        }
+    }
+
+    /// <summary>
+    /// A seed for one client's stream. Not HashCode.Combine: that is randomized per process, and a replay would get
+    /// other streams. SplitMix64's finalizer, so neighbouring clients get unrelated streams.
+    /// </summary>
+    internal static int Mix(int seed, int client, int stream)
+    {
+        unchecked
+        {
+            var z = ((ulong)(uint)seed << 32 | (uint)client) + (ulong)stream * 0xD1B54A32D192ED03UL + 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return (int)(z ^ (z >> 31));
+        }
+    }
+
+    /// <summary>One write, first through <paramref name="first"/> then random nodes, until its outcome is known or the retry window has passed.</summary>
+    private async Task<Operation> WriteUntilKnownAsync(HttpClient http, Random random, int client, LocalNode first, OpKind kind, string key, string value, long? expected)
     {
         // Values are unique within a workload (client and sequence number); the run id keeps two workloads on one
         // store, same seed or not, from ever sharing a key and getting each other's remembered answers.
         var idempotencyKey = $"{_run}/{keyPrefix}{value}";
         var start = _clock.ElapsedTicks;
         var started = Stopwatch.GetTimestamp();
-        while (true)
+        for (var node = first; ; node = cluster.Nodes[random.Next(cluster.Nodes.Count)])
         {
-            var node = cluster.Nodes[random.Next(cluster.Nodes.Count)];
             var op = await WriteAsync(http, node, client, kind, key, value, expected, idempotencyKey).ConfigureAwait(false);
             if (op.Result != OpResult.Info || Stopwatch.GetElapsedTime(started) >= RetryUnknownWritesFor)
             {
@@ -178,3 +215,6 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
         return true;
     }
 }
+
+/// <summary>One step of a client's plan: the kind, the key, the node (index in the cluster) and the value a write sends.</summary>
+public sealed record PlannedOperation(OpKind Kind, string Key, int Node, string Value);
