@@ -6,6 +6,7 @@ root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(NodeCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ChaosCommand.Create());
+root.Subcommands.Add(CheckCommand.Create());
 foreach (var command in KvCommands.Create())
 {
     root.Subcommands.Add(command);
