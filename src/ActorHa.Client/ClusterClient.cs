@@ -75,14 +75,14 @@ public sealed class ClusterClient : IDisposable
     {
         IdempotencyKeys.ThrowIfInvalid(idempotencyKey);
         var id = idempotencyKey ?? Guid.NewGuid().ToString();
-        return SendAsync(key, (node, c) => node.PutAsync(key, value, expectedVersion, c, id), retryFor, ct);
+        return SendAsync(key, (node, c) => node.PutAsync(key, value, expectedVersion, c, id), retryFor, ct, isWrite: true);
     }
 
     public Task<Outcome<KeyVersion>> DeleteAsync(string key, long? expectedVersion = null, string? idempotencyKey = null, TimeSpan? retryFor = null, CancellationToken ct = default)
     {
         IdempotencyKeys.ThrowIfInvalid(idempotencyKey);
         var id = idempotencyKey ?? Guid.NewGuid().ToString();
-        return SendAsync(key, (node, c) => node.DeleteAsync(key, expectedVersion, c, id), retryFor, ct);
+        return SendAsync(key, (node, c) => node.DeleteAsync(key, expectedVersion, c, id), retryFor, ct, isWrite: true);
     }
 
     public Task<Outcome<ValueRead>> GetAsync(string key, TimeSpan? retryFor = null, CancellationToken ct = default) =>
@@ -138,7 +138,7 @@ public sealed class ClusterClient : IDisposable
     /// some attempt may have reached a node (a timeout, a connection lost after sending), and
     /// <see cref="HttpRequestException"/> when none could connect.
     /// </summary>
-    private async Task<Outcome<T>> SendAsync<T>(string? key, Func<ActorHaClient, CancellationToken, Task<Outcome<T>>> send, TimeSpan? retryFor, CancellationToken ct)
+    private async Task<Outcome<T>> SendAsync<T>(string? key, Func<ActorHaClient, CancellationToken, Task<Outcome<T>>> send, TimeSpan? retryFor, CancellationToken ct, bool isWrite = false)
     {
         var window = retryFor ?? TimeSpan.FromSeconds(10);
         var started = Stopwatch.GetTimestamp();
@@ -197,8 +197,13 @@ public sealed class ClusterClient : IDisposable
         }
 
         var nodes = string.Join(", ", Nodes);
+        // The time actually waited: one attempt may outlast the retry window by up to the per-attempt timeout
+        // (a frozen node accepts the connection and never answers).
+        var waited = $" in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.#} s";
         throw maybeDelivered
-            ? new OutcomeUnknownException($"no answer from {nodes}{(window > TimeSpan.Zero ? $" within {window.TotalSeconds:0.#} s" : "")}; a write may or may not have been applied", failure)
+            ? new OutcomeUnknownException(isWrite
+                ? $"no answer from {nodes}{waited}; the write may or may not have been applied"
+                : $"no answer from {nodes}{waited}; nothing was changed, the read can be sent again", failure)
             : new HttpRequestException($"cannot connect to {nodes}: {failure?.Message}", failure);
     }
 
