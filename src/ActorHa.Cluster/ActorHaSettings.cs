@@ -140,9 +140,21 @@ public sealed partial class ActorHaSettings
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(ClusterName))
+        // Akka's own check comes only when the actor system starts, as a stack trace (ActorSystem name rule).
+        if (!ActorSystemName().IsMatch(ClusterName ?? ""))
         {
-            problems.Add("ActorHa:ClusterName must not be empty.");
+            problems.Add($"ActorHa:ClusterName must be letters, digits, '-' and '_', not starting with '-' or '_', not '{ClusterName}'.");
+        }
+
+        // Akka remoting would refuse these only once the actor system starts, with a stack trace.
+        if (!IsHostName(Host))
+        {
+            problems.Add($"ActorHa:Host must be a host name or an IP address, not '{Host}'.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(PublicHost) && !IsHostName(PublicHost))
+        {
+            problems.Add($"ActorHa:PublicHost must be a host name or an IP address, not '{PublicHost}'.");
         }
 
         if (Port is < 0 or > 65535)
@@ -165,16 +177,8 @@ public sealed partial class ActorHaSettings
             problems.Add($"ActorHa:SnapshotEvery must be at least 1, not {SnapshotEvery}.");
         }
 
-        if (RequestTimeout <= TimeSpan.Zero)
-        {
-            problems.Add("ActorHa:RequestTimeout must be positive.");
-        }
-
-        if (AttemptTimeout <= TimeSpan.Zero)
-        {
-            problems.Add("ActorHa:AttemptTimeout must be positive.");
-        }
-
+        problems.AddIfOutside("ActorHa:RequestTimeout", RequestTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(10));
+        problems.AddIfOutside("ActorHa:AttemptTimeout", AttemptTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(10));
         problems.AddRange(Lease.Validate());
 
         if (MaxValueBytes < 1)
@@ -185,6 +189,11 @@ public sealed partial class ActorHaSettings
         if (!Uri.TryCreate(HttpUrl, UriKind.Absolute, out var http) || (http.Scheme != Uri.UriSchemeHttp && http.Scheme != Uri.UriSchemeHttps))
         {
             problems.Add($"ActorHa:HttpUrl must be an absolute http:// or https:// URL, not '{HttpUrl}'.");
+        }
+        else if (http.AbsolutePath != "/" || http.Query.Length > 0 || http.Fragment.Length > 0)
+        {
+            // Kestrel refuses a path in the listen address only when it starts, with a stack trace.
+            problems.Add($"ActorHa:HttpUrl must be scheme://host:port with no path, not '{HttpUrl}'.");
         }
 
         if (!string.IsNullOrWhiteSpace(AdvertisedHttpUrl)
@@ -199,6 +208,16 @@ public sealed partial class ActorHaSettings
             problems.Add("ActorHa:ConnectionString is required when ActorHa:Store is postgres.");
         }
 
+        if (ConnectionProblem() is { } connection)
+        {
+            problems.Add(connection);
+        }
+
+        if (HoconFiles.Problem(HoconDir, AkkaProfile) is { } hocon)
+        {
+            problems.Add(hocon);
+        }
+
         foreach (var seed in Seeds)
         {
             if (!TryParseHostPort(seed, out _, out _))
@@ -208,6 +227,33 @@ public sealed partial class ActorHaSettings
         }
 
         return problems;
+    }
+
+    private static bool IsHostName(string? text) =>
+        !string.IsNullOrWhiteSpace(text) && Uri.CheckHostName(text.Length > 2 && text[0] == '[' && text[^1] == ']' ? text[1..^1] : text) != UriHostNameType.Unknown;
+
+    /// <summary>
+    /// A connection string its driver cannot read (an unknown keyword, a value of the wrong kind), found before
+    /// anything connects. Only the driver's message is shown: the string itself may hold a password.
+    /// </summary>
+    private string? ConnectionProblem()
+    {
+        if (string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            return null;
+        }
+
+        try
+        {
+            _ = Store == StoreKind.Postgres
+                ? new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString).ConnectionString
+                : new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(ConnectionString).ConnectionString;
+            return null;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException)
+        {
+            return $"ActorHa:ConnectionString is not a valid {Store.ToString().ToLowerInvariant()} connection string: {e.Message.ReplaceLineEndings(" ")}";
+        }
     }
 
     /// <summary>
@@ -239,6 +285,38 @@ public sealed partial class ActorHaSettings
         return true;
     }
 
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    private static partial System.Text.RegularExpressions.Regex ActorSystemName();
+
     [System.Text.RegularExpressions.GeneratedRegex(@"^(?<scheme>https?://)(0\.0\.0\.0|\[::\]|\+|\*)(?=[:/]|$)")]
     private static partial System.Text.RegularExpressions.Regex WildcardHost();
+}
+
+/// <summary>Range checks for TimeSpan settings, whose message shows the format .NET reads ("5" is five days).</summary>
+public static class TimeSpanSettings
+{
+    public static void AddIfOutside(this List<string> problems, string name, TimeSpan value, TimeSpan min, TimeSpan max)
+    {
+        if (Problem(name, value, min, max) is { } problem)
+        {
+            problems.Add(problem);
+        }
+    }
+
+    public static string? Problem(string name, TimeSpan value, TimeSpan min, TimeSpan max) =>
+        value < min || value > max ? $"{name} must be between {Format(min)} and {Format(max)} (hh:mm:ss[.fff]), not {Format(value)}." : null;
+
+    /// <summary>As .NET reads it back: [d.]hh:mm:ss[.fffffff], trailing zeros of the fraction dropped.</summary>
+    public static string Format(TimeSpan value)
+    {
+        if (value == TimeSpan.MinValue)
+        {
+            return value.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var d = value.Duration();
+        var text = (value < TimeSpan.Zero ? "-" : "") + (d.Days > 0 ? $"{d.Days}." : "") + $"{d.Hours:00}:{d.Minutes:00}:{d.Seconds:00}";
+        var fraction = d.Ticks % TimeSpan.TicksPerSecond;
+        return fraction == 0 ? text : text + "." + fraction.ToString("0000000", System.Globalization.CultureInfo.InvariantCulture).TrimEnd('0');
+    }
 }

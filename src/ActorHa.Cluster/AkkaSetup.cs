@@ -88,26 +88,55 @@ public static class HoconFiles
 {
     public static IReadOnlyList<string> Find(string? directory, string? profile = null)
     {
-        var dir = directory ?? Candidates().FirstOrDefault(Directory.Exists);
-        if (dir is null)
+        if (Problem(directory, profile) is { } problem)
         {
-            return string.IsNullOrEmpty(profile) ? [] : throw new DirectoryNotFoundException($"No hocon/ directory found for the profile '{profile}'.");
+            throw new InvalidOperationException(problem);
         }
 
-        if (!Directory.Exists(dir))
+        var dir = string.IsNullOrEmpty(directory) ? Candidates().FirstOrDefault(Directory.Exists) : directory;
+        if (dir is null)
         {
-            throw new DirectoryNotFoundException($"The HOCON directory '{dir}' (ActorHa:HoconDir) does not exist.");
+            return [];
         }
 
         var files = Directory.GetFiles(dir, "*.conf").Order(StringComparer.Ordinal).ToList();
         if (!string.IsNullOrEmpty(profile))
         {
-            var file = Path.Combine(dir, "profiles", profile + ".conf");
-            files.Add(File.Exists(file) ? file : throw new FileNotFoundException($"The Akka profile '{profile}' (ActorHa:AkkaProfile) does not exist: {file}", file));
+            files.Add(ProfileFile(dir, profile));
         }
 
         return files;
     }
+
+    /// <summary>Why <see cref="Find"/> would fail for these settings, in one line naming the setting; null when it would not.</summary>
+    public static string? Problem(string? directory, string? profile)
+    {
+        if (!string.IsNullOrEmpty(directory) && !Directory.Exists(directory))
+        {
+            return $"ActorHa:HoconDir must be an existing directory, not '{directory}' ({Path.GetFullPath(directory)} does not exist).";
+        }
+
+        if (string.IsNullOrEmpty(profile))
+        {
+            return null;
+        }
+
+        var dir = string.IsNullOrEmpty(directory) ? Candidates().FirstOrDefault(Directory.Exists) : directory;
+        if (dir is null)
+        {
+            return $"ActorHa:AkkaProfile '{profile}' needs a hocon/ directory, and none was found (set ActorHa:HoconDir).";
+        }
+
+        var profiles = Directory.Exists(Path.Combine(dir, "profiles"))
+            ? Directory.GetFiles(Path.Combine(dir, "profiles"), "*.conf").Select(Path.GetFileNameWithoutExtension).OfType<string>().Order(StringComparer.Ordinal).ToList()
+            : [];
+        // Compared by name, so "../x" or an absolute path cannot reach a file outside profiles/.
+        return profiles.Contains(profile, StringComparer.Ordinal)
+            ? null
+            : $"ActorHa:AkkaProfile must be one of the files of {Path.Combine(dir, "profiles")} ({(profiles.Count == 0 ? "none there" : string.Join(", ", profiles))}), not '{profile}'.";
+    }
+
+    private static string ProfileFile(string dir, string profile) => Path.Combine(dir, "profiles", profile + ".conf");
 
     private static IEnumerable<string> Candidates()
     {

@@ -64,6 +64,17 @@ public sealed class CliArgumentSpecs
     }
 
     [Theory]
+    [InlineData("actorha bench failover: Argument 'nope' not recognized. Must be one of: 'kill', 'sigstop', 'leave'.", "bench", "failover", "--fault", "nope")]
+    [InlineData("actorha bench load: Argument 'nope' not recognized. Must be one of: 'sqlite', 'postgres'.", "bench", "load", "--store", "nope")]
+    public async Task A_value_outside_an_options_choices_lists_the_choices_on_one_line_without_tabs(string expected, params string[] args)
+    {
+        var run = await CliProcess.RunAsync(Timeout, args);
+
+        AssertOneLineRefusal(run, "", expected);
+        Assert.Equal(expected, run.Stderr.TrimEnd());
+    }
+
+    [Theory]
     [InlineData("actorha put: --if-match must be a version, a whole number of at least 1", "put", "k", "v", "--if-match", "abc")]
     [InlineData("actorha ls: --limit must be a whole number between 1 and 1000, not 'abc'", "ls", "--limit", "abc")]
     [InlineData("actorha node: --port must be a whole number between 0 and 65535, not 'abc'", "node", "--port", "abc")]

@@ -19,6 +19,164 @@ public sealed class ConfigurationSpecs
         Assert.DoesNotContain("   at ", stderr);
     }
 
+    [Theory]
+    [InlineData("ActorHa:AkkaProfile must be one of the files of", "ACTORHA__AKKAPROFILE", "nope")]
+    [InlineData("ActorHa:AkkaProfile must be one of the files of", "ACTORHA__AKKAPROFILE", "../actorha")]
+    [InlineData("ActorHa:HoconDir must be an existing directory, not '/nonexistent'", "ACTORHA__HOCONDIR", "/nonexistent")]
+    [InlineData("ActorHa:ClusterName must be letters, digits, '-' and '_', not starting with '-' or '_', not 'bad name'", "ACTORHA__CLUSTERNAME", "bad name")]
+    [InlineData("ActorHa:ClusterName must be letters, digits", "ACTORHA__CLUSTERNAME", "-dash")]
+    [InlineData("ActorHa:Lease:Ttl must be between 00:00:00.001 and 00:10:00 (hh:mm:ss[.fff]), not -1.00:00:00", "ACTORHA__LEASE__TTL", "-1")]
+    [InlineData("ActorHa:RequestTimeout must be between 00:00:00.001 and 00:10:00 (hh:mm:ss[.fff]), not 5.00:00:00", "ACTORHA__REQUESTTIMEOUT", "5")]
+    [InlineData("ActorHa:AttemptTimeout must be between 00:00:00.001 and 00:10:00 (hh:mm:ss[.fff]), not 00:00:00", "ACTORHA__ATTEMPTTIMEOUT", "0")]
+    [InlineData("ActorHa:Host must be a host name or an IP address, not 'a b'", "ACTORHA__HOST", "a b")]
+    [InlineData("ActorHa:HttpUrl must be scheme://host:port with no path", "ACTORHA__HTTPURL", "http://127.0.0.1:9481/sub")]
+    [InlineData("ActorHa:ConnectionString is not a valid sqlite connection string", "ACTORHA__CONNECTIONSTRING", "Data Sourcex=1")]
+    public async Task A_setting_that_used_to_crash_the_node_with_a_stack_trace_is_one_line_naming_it_and_exit_code_2(string expected, string variable, string value)
+    {
+        // act
+        var (exitCode, _, stderr) = await RunToExitAsync(new Dictionary<string, string> { [variable] = value }, []);
+
+        // assert
+        Assert.True(exitCode == 2, $"exit {exitCode}: {stderr}");
+        Assert.StartsWith($"actorha node: invalid configuration: {expected}", OneLine(stderr));
+    }
+
+    [Fact]
+    public async Task A_postgres_connection_string_with_an_unknown_keyword_is_a_configuration_error_with_exit_code_2()
+    {
+        var (exitCode, _, stderr) = await RunToExitAsync(new Dictionary<string, string> { ["ACTORHA__STORE"] = "postgres", ["ACTORHA__CONNECTIONSTRING"] = "Hostx=1;Password=secret" }, []);
+
+        Assert.True(exitCode == 2, $"exit {exitCode}: {stderr}");
+        Assert.StartsWith("actorha node: invalid configuration: ActorHa:ConnectionString is not a valid postgres connection string:", OneLine(stderr));
+        Assert.DoesNotContain("secret", stderr);
+    }
+
+    [Fact]
+    public async Task A_postgres_store_that_cannot_be_reached_stops_the_node_with_one_line_naming_it_without_the_password_and_exit_code_5()
+    {
+        // arrange: a port nothing listens on, as when PostgreSQL is not up yet
+        var port = Ports.FindFreeRange(1);
+        var env = new Dictionary<string, string>
+        {
+            ["ACTORHA__STORE"] = "postgres",
+            ["ACTORHA__CONNECTIONSTRING"] = $"Host=127.0.0.1;Port={port};Username=actorha;Password=secret;Database=kv;Timeout=5",
+        };
+
+        // act
+        var (exitCode, _, stderr) = await RunToExitAsync(env, []);
+
+        // assert
+        Assert.True(exitCode == 5, $"exit {exitCode}: {stderr}");
+        var line = OneLine(stderr);
+        Assert.StartsWith($"actorha node: cannot reach the postgres store at 127.0.0.1:{port}/kv: Failed to connect", line);
+        Assert.DoesNotContain("secret", stderr);
+    }
+
+    [Fact]
+    public async Task A_sqlite_store_that_cannot_be_created_stops_the_node_with_one_line_and_exit_code_5()
+    {
+        var (exitCode, _, stderr) = await RunToExitAsync(new Dictionary<string, string> { ["ACTORHA__CONNECTIONSTRING"] = "Data Source=/proc/actorha-cannot-be-here/actorha.db" }, []);
+
+        Assert.True(exitCode == 5, $"exit {exitCode}: {stderr}");
+        Assert.StartsWith("actorha node: cannot open the sqlite store at /proc/actorha-cannot-be-here/actorha.db:", OneLine(stderr));
+    }
+
+    [Fact]
+    public async Task Up_refuses_an_invalid_node_setting_in_one_line_with_exit_code_2_before_any_node_starts()
+    {
+        // arrange
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-config-spec", Guid.NewGuid().ToString("N"));
+        var psi = UpProcess(dataDir, nodes: 1);
+        psi.Environment["ACTORHA__REQUESTTIMEOUT"] = "5";
+
+        // act
+        using var up = Process.Start(psi)!;
+        var stdout = up.StandardOutput.ReadToEndAsync();
+        var stderr = up.StandardError.ReadToEndAsync();
+        Assert.True(up.WaitForExit(TimeSpan.FromSeconds(60)), "up did not stop");
+
+        // assert
+        Assert.Equal(2, up.ExitCode);
+        Assert.Equal("actorha up: invalid configuration: ActorHa:RequestTimeout must be between 00:00:00.001 and 00:10:00 (hh:mm:ss[.fff]), not 5.00:00:00.", OneLine(await stderr));
+        Assert.Equal("", await stdout);
+        Assert.False(Directory.Exists(dataDir), "up started a cluster");
+    }
+
+    [Fact]
+    public async Task Up_says_so_and_exits_1_when_its_last_node_has_exited_instead_of_running_with_none()
+    {
+        // arrange: one node is enough, and its message must be singular
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-config-spec", Guid.NewGuid().ToString("N"));
+        using var up = new Process { StartInfo = UpProcess(dataDir, nodes: 1) };
+        var stdout = new System.Text.StringBuilder();
+        var stderr = new System.Text.StringBuilder();
+        up.OutputDataReceived += (_, e) => { lock (stdout) { stdout.AppendLine(e.Data); } };
+        up.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };
+        up.Start();
+        up.BeginOutputReadLine();
+        up.BeginErrorReadLine();
+        string Out() { lock (stdout) { return stdout.ToString(); } }
+        try
+        {
+            var ready = DateTime.UtcNow.AddSeconds(90);
+            while (!Out().Contains("Press Ctrl+C", StringComparison.Ordinal) && !up.HasExited && DateTime.UtcNow < ready)
+            {
+                await Task.Delay(200);
+            }
+
+            var row = Out().Split('\n').FirstOrDefault(l => l.StartsWith("node1 ", StringComparison.Ordinal));
+            Assert.True(row is not null, $"up never listed its node: {Out()}{stderr}");
+            var pid = int.Parse(row.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+
+            // act: kill -9 the only node
+            Signals.Send(pid, Signals.SigKill);
+            Assert.True(up.WaitForExit(TimeSpan.FromSeconds(30)), $"up kept running with no node: {Out()}");
+            up.WaitForExit();
+
+            // assert
+            var all = Out();
+            Assert.Equal(1, up.ExitCode);
+            Assert.StartsWith($"Starting 1 node; store sqlite at {Path.Combine(dataDir, "actorha.db")}, logs in {Path.Combine(dataDir, "logs")}", all);
+            Assert.Contains(": 1 member Up, 32 partitions owned.", all);
+            Assert.Contains("node1 exited (code 137); no node is left.", all);
+            Assert.DoesNotContain("keep serving", all);
+            Assert.StartsWith("actorha up: every node has exited; stopping.", stderr.ToString());
+        }
+        finally
+        {
+            if (!up.HasExited)
+            {
+                up.Kill(entireProcessTree: true);
+            }
+
+            TryDelete(dataDir);
+        }
+    }
+
+    private static ProcessStartInfo UpProcess(string dataDir, int nodes)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[]
+                 {
+                     SpecCluster.NodeProgram, "up", "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--data-dir", dataDir,
+                     "--base-http-port", Ports.FindFreeRange(nodes).ToString(CultureInfo.InvariantCulture),
+                     "--base-akka-port", Ports.FindFreeRange(nodes).ToString(CultureInfo.InvariantCulture), "--ready-timeout", "60",
+                 })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        return psi;
+    }
+
+    private static string OneLine(string stderr)
+    {
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, $"expected one line, got {lines.Length}: {stderr}");
+        Assert.DoesNotContain("   at ", stderr);
+        return lines[0].TrimEnd('\r');
+    }
+
     [Fact]
     public async Task Environment_variables_configure_a_node_and_command_line_flags_win_over_them()
     {

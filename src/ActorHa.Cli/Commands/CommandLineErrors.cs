@@ -32,7 +32,19 @@ public static class CommandLineErrors
 
         names[0] = "actorha";
         var path = string.Join(' ', names);
-        var message = parse.Errors[0].Message.ReplaceLineEndings(" ").Trim();
-        return $"{path}: {message}";
+        return $"{path}: {OneLine(parse.Errors[0].Message)}";
+    }
+
+    /// <summary>
+    /// System.CommandLine lists the allowed values one per line, each after a tab ("Must be one of:\n\t'kill'\n\t'sigstop'");
+    /// on one line they become a comma-separated list.
+    /// </summary>
+    public static string OneLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var listStart = Array.FindIndex(lines, l => l.EndsWith(':'));
+        return listStart >= 0 && listStart < lines.Length - 1
+            ? $"{string.Join(' ', lines[..(listStart + 1)])} {string.Join(", ", lines[(listStart + 1)..])}."
+            : string.Join(' ', lines);
     }
 }

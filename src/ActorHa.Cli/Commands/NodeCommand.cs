@@ -19,6 +19,9 @@ public static class NodeCommand
     /// <summary>The cluster downed this node (split-brain resolver, or a thaw after it was removed): restart it to rejoin.</summary>
     public const int ExitDowned = 4;
 
+    /// <summary>The store could not be reached or opened at startup (PostgreSQL not accepting connections yet, a wrong host or database).</summary>
+    public const int ExitStoreUnavailable = 5;
+
     public static Command Create()
     {
         var host = new Option<string?>("--host") { Description = "Interface for Akka remoting (ActorHa:Host)." };
@@ -83,6 +86,11 @@ public static class NodeCommand
         {
             await Console.Error.WriteLineAsync($"actorha node: refusing to start: {e.Message}");
             return ExitStoreMismatch;
+        }
+        catch (StoreUnavailableException e)
+        {
+            await Console.Error.WriteLineAsync($"actorha node: {e.Message}");
+            return ExitStoreUnavailable;
         }
 
         try

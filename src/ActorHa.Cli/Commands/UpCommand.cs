@@ -1,8 +1,13 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using System.Globalization;
+using ActorHa.Cluster;
+using ActorHa.Cluster.Persistence;
 using ActorHa.Domain;
 using ActorHa.Launcher;
+using ActorHa.Node;
+using Microsoft.Extensions.Configuration;
 
 namespace ActorHa.Cli.Commands;
 
@@ -52,6 +57,22 @@ public static class UpCommand
         return command;
     }
 
+    /// <summary>The settings node 1 will run with: the caller's environment, then what <see cref="LocalCluster"/> sets.</summary>
+    private static ActorHaSettings NodeSettings(LocalClusterOptions options)
+    {
+        var own = new Dictionary<string, string?>
+        {
+            ["ActorHa:Host"] = options.Host,
+            ["ActorHa:Port"] = options.BaseAkkaPort.ToString(CultureInfo.InvariantCulture),
+            ["ActorHa:HttpUrl"] = $"http://{options.Host}:{options.BaseHttpPort}",
+            ["ActorHa:DataDir"] = Path.GetFullPath(options.DataDir),
+            ["ActorHa:Partitions"] = options.Partitions.ToString(CultureInfo.InvariantCulture),
+            ["ActorHa:MinMembers"] = options.Nodes.ToString(CultureInfo.InvariantCulture),
+        };
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(own).Build();
+        return NodeHost.ReadSettings(configuration);
+    }
+
     /// <summary>Null when every node gets an HTTP and a remoting port of its own, else what is wrong.</summary>
     private static string? PortsProblem(LocalClusterOptions options)
     {
@@ -76,8 +97,21 @@ public static class UpCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
 
+        // The nodes read these settings (and the caller's ACTORHA__* variables) too: a bad one is refused
+        // here in one line, not as every node's exit, and the store named is the one the nodes will use.
+        ActorHaSettings settings;
+        try
+        {
+            settings = NodeSettings(options);
+        }
+        catch (NodeConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync($"actorha up: invalid configuration: {e.Message}");
+            return NodeCommand.ExitConfigurationError;
+        }
+
         await using var cluster = new LocalCluster(options);
-        Console.WriteLine($"Starting {options.Nodes} nodes; store and logs in {cluster.DataDir}");
+        Console.WriteLine($"Starting {Plural(options.Nodes, "node")}; store {settings.Store.ToString().ToLowerInvariant()} at {ClusterMetadataStore.Location(settings)}, logs in {Path.Combine(cluster.DataDir, "logs")}");
         var clock = Stopwatch.StartNew();
         try
         {
@@ -95,7 +129,7 @@ public static class UpCommand
             return 130;
         }
 
-        Console.WriteLine($"Cluster ready in {clock.Elapsed.TotalSeconds:0.0} s: {options.Nodes} members Up, {options.Partitions} partitions owned.");
+        Console.WriteLine($"Cluster ready in {clock.Elapsed.TotalSeconds:0.0} s: {Plural(options.Nodes, "member")} Up, {Plural(options.Partitions, "partition")} owned.");
         Console.WriteLine();
         Console.WriteLine($"{"NODE",-7} {"PID",-8} {"HTTP",-24} {"AKKA",-16} LOG");
         foreach (var node in cluster.Nodes)
@@ -110,9 +144,17 @@ public static class UpCommand
         var reported = new HashSet<int>();
         while (!stop.IsCancellationRequested)
         {
-            foreach (var dead in cluster.Nodes.Where(n => n.Process is { HasExited: true } && reported.Add(n.Index)))
+            var running = cluster.Nodes.Count(n => n.IsRunning);
+            foreach (var dead in cluster.Nodes.Where(n => n.Process is { HasExited: true } && reported.Add(n.Index)).ToList())
             {
-                Console.WriteLine($"{dead.Name} exited (code {dead.Process!.ExitCode}); the others keep serving. See {dead.LogFile}.");
+                var others = running == 0 ? "no node is left" : $"{Plural(running, "node")} keep{(running == 1 ? "s" : "")} serving";
+                Console.WriteLine($"{dead.Name} exited (code {dead.Process!.ExitCode}); {others}. See {dead.LogFile}.");
+            }
+
+            if (running == 0)
+            {
+                await Console.Error.WriteLineAsync($"actorha up: every node has exited; stopping. Logs: {Path.Combine(cluster.DataDir, "logs")}");
+                return 1;
             }
 
             try
@@ -127,6 +169,8 @@ public static class UpCommand
 
         Console.WriteLine("Stopping nodes (each leaves the cluster gracefully)...");
         return 0;
+
+        static string Plural(int n, string noun) => $"{n} {noun}{(n == 1 ? "" : "s")}";
 
         void Cancel(PosixSignalContext context)
         {

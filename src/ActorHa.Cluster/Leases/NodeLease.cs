@@ -25,15 +25,21 @@ public sealed class LeaseSettings
 
     public IEnumerable<string> Validate()
     {
-        if (RenewInterval <= TimeSpan.Zero || Ttl <= TimeSpan.Zero)
+        // Ten minutes is already far beyond any useful lease: a dead owner blocks its partitions for the whole TTL.
+        var max = TimeSpan.FromMinutes(10);
+        var problems = new[]
         {
-            yield return "ActorHa:Lease:Ttl and ActorHa:Lease:RenewInterval must be positive.";
+            TimeSpanSettings.Problem("ActorHa:Lease:Ttl", Ttl, TimeSpan.FromMilliseconds(1), max),
+            TimeSpanSettings.Problem("ActorHa:Lease:RenewInterval", RenewInterval, TimeSpan.FromMilliseconds(1), max),
+            TimeSpanSettings.Problem("ActorHa:Lease:SafetyMargin", SafetyMargin, TimeSpan.Zero, max),
+        }.OfType<string>().ToList();
+        if (problems.Count == 0 && SafetyMargin + RenewInterval >= Ttl)
+        {
+            problems.Add($"ActorHa:Lease:SafetyMargin ({TimeSpanSettings.Format(SafetyMargin)}) + ActorHa:Lease:RenewInterval ({TimeSpanSettings.Format(RenewInterval)}) " +
+                         $"must be shorter than ActorHa:Lease:Ttl ({TimeSpanSettings.Format(Ttl)}).");
         }
 
-        if (SafetyMargin < TimeSpan.Zero || SafetyMargin + RenewInterval >= Ttl)
-        {
-            yield return "ActorHa:Lease:SafetyMargin + RenewInterval must be shorter than ActorHa:Lease:Ttl.";
-        }
+        return problems;
     }
 }
 

@@ -15,6 +15,13 @@ public sealed class PartitionCountMismatchException(int stored, int configured)
 }
 
 /// <summary>
+/// The store could not be reached or opened at startup (PostgreSQL not up yet, a wrong host, port, database or
+/// password; a SQLite file that cannot be created). The message names the store and its location, never the
+/// password, and ends with the driver's own words.
+/// </summary>
+public sealed class StoreUnavailableException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>
 /// Prepares the store before the actor system starts: SQLite switched to WAL (readers never block the
 /// journal writer, and commits are fsync'd with synchronous=FULL), and the partition count recorded on
 /// first use and checked on every later start.
@@ -31,7 +38,26 @@ public static class ClusterMetadataStore
         };
     }
 
+    /// <summary>Where the store is, as the first log line and `up` name it: a file for SQLite, host:port/database for PostgreSQL.</summary>
+    public static string Location(ActorHaSettings settings) => settings.Store switch
+    {
+        StoreKind.Postgres when new Npgsql.NpgsqlConnectionStringBuilder(settings.EffectiveConnectionString) is var b => $"{b.Host}:{b.Port}/{b.Database}",
+        _ => Path.GetFullPath(new SqliteConnectionStringBuilder(settings.EffectiveConnectionString).DataSource),
+    };
+
     private static StoreInfo PrepareSqlite(ActorHaSettings settings)
+    {
+        try
+        {
+            return OpenSqlite(settings);
+        }
+        catch (Exception e) when (e is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            throw new StoreUnavailableException($"cannot open the sqlite store at {Location(settings)}: {OneLine(e)}", e);
+        }
+    }
+
+    private static StoreInfo OpenSqlite(ActorHaSettings settings)
     {
         var builder = new SqliteConnectionStringBuilder(settings.EffectiveConnectionString);
         if (Path.GetDirectoryName(Path.GetFullPath(builder.DataSource)) is { } directory)
@@ -63,6 +89,31 @@ public static class ClusterMetadataStore
     }
 
     private static StoreInfo PreparePostgres(ActorHaSettings settings)
+    {
+        try
+        {
+            return OpenPostgres(settings);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            // PostgresException (a missing database, a wrong password) is an NpgsqlException too.
+            throw new StoreUnavailableException($"cannot reach the postgres store at {Location(settings)}: {OneLine(e)}", e);
+        }
+    }
+
+    /// <summary>The driver's message, with its cause when the message alone says only "Failed to connect to …".</summary>
+    private static string OneLine(Exception e)
+    {
+        var message = e.Message;
+        if (e.InnerException is { } inner && !message.Contains(inner.Message, StringComparison.Ordinal))
+        {
+            message = $"{message.TrimEnd('.')}: {inner.Message}";
+        }
+
+        return message.ReplaceLineEndings(" ");
+    }
+
+    private static StoreInfo OpenPostgres(ActorHaSettings settings)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(settings.EffectiveConnectionString);
         using var connection = new Npgsql.NpgsqlConnection(builder.ConnectionString);
