@@ -88,7 +88,8 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
     {
         var connection = Settings.Store == StoreKind.Sqlite
             ? (DbConnection)new SqliteConnection(Settings.EffectiveConnectionString + ";Default Timeout=1")
-            : new NpgsqlConnection(Settings.EffectiveConnectionString);
+            // Another client, not an ActorHa node: without the idle-in-transaction timeout nodes' sessions carry.
+            : new NpgsqlConnection(Settings.ConnectionString);
         connection.Open();
         using var begin = connection.CreateCommand();
         begin.CommandText = Settings.Store == StoreKind.Sqlite ? "BEGIN EXCLUSIVE;" : "BEGIN; LOCK TABLE event_journal IN EXCLUSIVE MODE;";
