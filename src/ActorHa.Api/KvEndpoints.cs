@@ -18,7 +18,6 @@ public static class KvEndpoints
 {
     public const int DefaultListLimit = 100;
     public const int MaxListLimit = 1000;
-    public const int MaxIdempotencyKeyLength = 128;
 
     private const string IdempotencyKeyHeader = "Idempotency-Key";
 
@@ -226,15 +225,10 @@ public static class KvEndpoints
             return false;
         }
 
-        if (key.Length is 0 or > MaxIdempotencyKeyLength)
+        // The clients' rule (they check it before sending), so both ends agree on what a key is.
+        if (IdempotencyKeys.Validate(key) is { } problem)
         {
-            error = $"Idempotency-Key must be 1 to {MaxIdempotencyKeyLength} characters.";
-            return false;
-        }
-
-        if (key.AsSpan().ContainsAnyExceptInRange((char)0x20, (char)0x7E))
-        {
-            error = "Idempotency-Key must be printable ASCII (no control characters, no characters outside ASCII).";
+            error = $"Idempotency-Key {problem}";
             return false;
         }
 

@@ -275,7 +275,7 @@ public sealed partial class ActorHaSettings
 
         var name = text[..colon];
         var bare = name.Length > 2 && name[0] == '[' && name[^1] == ']' ? name[1..^1] : name;
-        if (Uri.CheckHostName(bare) == UriHostNameType.Unknown || (bare.Contains(':') && Uri.CheckHostName(bare) != UriHostNameType.IPv6))
+        if (!IsHostName(name) || (bare.Contains(':') && Uri.CheckHostName(bare) != UriHostNameType.IPv6))
         {
             port = 0;
             return false;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using ActorHa.Client;
+using ActorHa.Domain;
 
 namespace ActorHa.Cli.Commands;
 

@@ -1,8 +1,8 @@
-namespace ActorHa.Client;
+namespace ActorHa.Domain;
 
 /// <summary>
 /// What an Idempotency-Key may be: 1 to 128 printable ASCII characters (space to '~'). HTTP headers carry ASCII
-/// only, so a client checks this before it builds a request: HttpClient would refuse anything else at send time,
+/// only, so a client checks this before it builds a request (and the node applies the same rule): HttpClient would refuse anything else at send time,
 /// after connecting, and the refusal would look like a request that got no answer.
 /// </summary>
 public static class IdempotencyKeys
