@@ -34,6 +34,7 @@ public static class AkkaSetup
         services.AddSingleton<ClusterView>();
         services.AddSingleton(settings.Lease);
         services.AddSingleton(LeaseSetup.CreateStore(settings));
+        services.AddSingleton<PartitionClaims>();
         services.AddSingleton<NodeLease>();
         services.AddSingleton<PersistenceWarmup>();
         services.AddNetworkFaults(settings);

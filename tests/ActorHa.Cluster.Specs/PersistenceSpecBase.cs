@@ -32,6 +32,7 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
         SpecHost = started.Host;
         Settings = settings;
         Ownership = LeaseSetup.CreateStore(settings);
+        Claims = new PartitionClaims(Ownership);
         Lease = NewLease("spec-node");
     }
 
@@ -41,6 +42,9 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
 
     /// <summary>Partition ownership in the spec's store.</summary>
     protected IOwnershipStore Ownership { get; }
+
+    /// <summary>This spec's node's side of partition ownership, shared by every supervisor it starts, as on a node.</summary>
+    protected PartitionClaims Claims { get; }
 
     /// <summary>This spec's node lease, renewed in the background like a node's.</summary>
     protected NodeLease Lease { get; }

@@ -7,14 +7,16 @@ namespace ActorHa.Cluster.Partitions;
 
 /// <summary>
 /// The sharding entity for one partition. Before the <see cref="PartitionActor"/> may recover and serve, this
-/// node must own the partition in the store (<see cref="IOwnershipStore.TryAcquire"/>): free, released, ours,
+/// node must own the partition in the store (<see cref="IOwnershipStore.TryAcquire"/>, through this node's
+/// <see cref="PartitionClaims"/>): free, released, ours,
 /// or held by a node whose lease has expired. That, not cluster membership, is what keeps two nodes from
 /// serving one partition, so downing can be fast without being trusted for safety.
 /// Requests that arrive while the partition is being acquired, recovered or restarted are buffered and
 /// delivered once it runs; those waiting longer than <see cref="BufferTimeout"/> are answered with a
 /// retryable <see cref="Replies.Unavailable"/>. A failed child is stopped and recreated after an exponential
 /// backoff; on hand-off the partition is released once its child has stopped, so the next owner need not
-/// wait for this node's lease to expire.
+/// wait for this node's lease to expire, and a supervisor stopped by force (sharding's handoff-timeout) releases
+/// it as it stops.
 /// </summary>
 public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
 {
@@ -28,7 +30,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly PartitionId _partition;
     private readonly Func<long, Props> _childProps;
-    private readonly IOwnershipStore _store;
+    private readonly PartitionClaims _claims;
     private readonly NodeLease _lease;
     private readonly Queue<(object Message, IActorRef Sender, DateTime At)> _buffer = new();
     private IActorRef? _child;
@@ -37,26 +39,23 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
     private bool _stopping;
     private long _epoch;
     private long _generation;
-    private bool _acquireInFlight;
-    // Every lease id this partition may be held under in the store (usually one; two after a generation change),
-    // released on stop. An attempt counts from when it is sent: it may commit even when its answer never arrives.
-    private readonly HashSet<string> _mayHold = [];
+    private bool _released;
     private readonly DateTime _createdAt = DateTime.UtcNow;
 
     /// <param name="childProps">The partition actor's props for a lease generation.</param>
-    public PartitionSupervisor(PartitionId partition, Func<long, Props> childProps, IOwnershipStore store, NodeLease lease)
+    public PartitionSupervisor(PartitionId partition, Func<long, Props> childProps, PartitionClaims claims, NodeLease lease)
     {
         _partition = partition;
         _childProps = childProps;
-        _store = store;
+        _claims = claims;
         _lease = lease;
         Acquiring();
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(PartitionId partition, Func<long, Props> childProps, IOwnershipStore store, NodeLease lease) =>
-        Akka.Actor.Props.Create(() => new PartitionSupervisor(partition, childProps, store, lease));
+    public static Props Props(PartitionId partition, Func<long, Props> childProps, PartitionClaims claims, NodeLease lease) =>
+        Akka.Actor.Props.Create(() => new PartitionSupervisor(partition, childProps, claims, lease));
 
     protected override void PreStart()
     {
@@ -81,15 +80,10 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
             }
 
             var (node, generation) = _lease.Current;
-            var partition = _partition;
-            var store = _store;
-            _acquireInFlight = true;
-            _mayHold.Add(node);
-            Task.Run(() => new Acquired(store.TryAcquire(partition, node), generation)).PipeTo(Self, failure: e => new AcquireFailed(e));
+            _claims.AcquireAsync(_partition, node).PipeTo(Self, success: result => new Acquired(result, generation), failure: e => new AcquireFailed(e));
         });
         Receive<Acquired>(acquired =>
         {
-            _acquireInFlight = false;
             var result = acquired.Result;
             if (result.Acquired)
             {
@@ -105,7 +99,6 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         });
         Receive<AcquireFailed>(failed =>
         {
-            _acquireInFlight = false;
             _log.Warning("Partition {0}: taking ownership failed ({1}); retrying", _partition, failed.Cause.Message);
             Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, AcquirePoll);
         });
@@ -127,20 +120,18 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         ReceiveAny(message => _child!.Forward(message));
     }
 
-    /// <summary>Stopped while an acquisition was in flight: it may still commit, so release only after its outcome.</summary>
-    private void StoppingAfterAcquire()
-    {
-        Receive<Acquired>(_ => Release());
-        Receive<AcquireFailed>(_ => Release());
-        Receive<PartitionControl.Stop>(_ => { });
-        Receive<ExpireBuffered>(_ => ExpireOldBuffered());
-        Receive<IPartitionMessage>(message => Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200))));
-    }
-
     /// <summary>Child stopped on hand-off: give the partition up, then stop.</summary>
     private void Releasing()
     {
-        Receive<Released>(_ => Context.Stop(Self));
+        Receive<Released>(_ =>
+        {
+            _released = true;
+            Context.Stop(Self);
+        });
+        // An acquisition still in flight when the stop came: the release queued after it undoes it.
+        Receive<Acquired>(_ => { });
+        Receive<AcquireFailed>(_ => { });
+        Receive<PartitionControl.Stop>(_ => { });
         Receive<ExpireBuffered>(_ => ExpireOldBuffered());
         Receive<IPartitionMessage>(message => Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200))));
     }
@@ -189,55 +180,29 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
 
     private void StopWithoutChild()
     {
-        // Nothing runs here; if we owned the partition (acquired but child not yet started) release it anyway. An
-        // acquisition still in flight would otherwise commit after the release and leave the row held by this live
-        // node: its lease keeps being renewed, so the partition's next owner would wait for ever.
+        // Nothing runs here, but the partition may be ours (acquired, child not started yet) or about to be (an
+        // acquisition in flight): release anyway. The release is queued after any acquisition, so it undoes it; a row
+        // left held by this live node would keep the partition's next owner waiting for as long as this node lives.
         _stopping = true;
-        if (_acquireInFlight)
-        {
-            Become(StoppingAfterAcquire);
-            return;
-        }
-
         Release();
     }
 
     private void Release()
     {
         Become(Releasing);
-        ReleaseInBackground().PipeTo(Self);
+        _claims.ReleaseAsync(_partition).PipeTo(Self, success: () => Released.Instance, failure: _ => Released.Instance);
     }
 
-    // Not released in PostStop (sharding's handoff-timeout stops a supervisor mid-release): a release that outlived
-    // this actor could clear the row after a new supervisor on this node took it again under the same lease id.
-    // Such a row stays held until this node's lease ends (it leaves or restarts).
-
-    /// <summary>
-    /// Releases the partition under every lease id it may be held under (a release only clears a row still held
-    /// under that id, so an old id never frees someone else's).
-    /// </summary>
-    private Task<Released> ReleaseInBackground()
+    // Stopped without having released: sharding's handoff-timeout stops a supervisor whose child did not stop in time
+    // (a journal write that never completes), and a stop can come between the release and its answer. Without this,
+    // the row stays held by this live node and the partition's next owner waits for as long as this node lives.
+    // Safe even if a successor for this partition starts on this node at once: its acquisition queues behind this.
+    protected override void PostStop()
     {
-        var nodes = _mayHold.ToList();
-        _mayHold.Clear();
-        var partition = _partition;
-        var store = _store;
-        return Task.Run(() =>
+        if (!_released)
         {
-            foreach (var node in nodes)
-            {
-                try
-                {
-                    store.Release(partition, node);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    // The partition becomes free anyway once that lease expires.
-                }
-            }
-
-            return Released.Instance;
-        });
+            _ = _claims.ReleaseAsync(_partition);
+        }
     }
 
     private void Buffer(IPartitionMessage message)

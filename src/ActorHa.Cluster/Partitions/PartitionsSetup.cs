@@ -26,13 +26,13 @@ public static class PartitionsSetup
                 TypeName,
                 (_, _, resolver) =>
                 {
-                    var store = resolver.GetService<IOwnershipStore>();
+                    var claims = resolver.GetService<PartitionClaims>();
                     var lease = resolver.GetService<NodeLease>();
                     var local = resolver.GetService<LocalPartitions>();
                     return entityId =>
                     {
                         var partition = PartitionId.Parse(entityId);
-                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation, local: local), store, lease);
+                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation, local: local), claims, lease);
                     };
                 },
                 new PartitionMessageExtractor(map),

@@ -146,7 +146,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     public void An_injected_failure_restarts_the_partition_under_its_supervisor_and_keeps_its_state()
     {
         // arrange
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Claims, Lease));
         supervisor.Tell(new Commands.Put("k", V("kept")));
         ExpectMsg<Replies.Written>(FirstReplyTimeout);
         var firstChild = ChildOf(supervisor);
@@ -171,7 +171,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     public void While_a_partition_cannot_start_its_callers_get_a_retryable_answer_within_the_buffer_timeout()
     {
         // A child that fails in its constructor keeps the supervisor in backoff.
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, _ => Props.Create(() => new AlwaysFails()), Ownership, Lease));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, _ => Props.Create(() => new AlwaysFails()), Claims, Lease));
 
         // A request handed to a child that then dies is lost (the caller's retry covers it); one that waits
         // out a backoff in the supervisor's buffer is answered.
@@ -187,7 +187,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     public void A_partition_keeps_its_lease_and_answers_reads_while_the_journal_is_locked_by_a_long_write()
     {
         // arrange: a partition with one acknowledged write, under the default lease (1 s TTL, 750 ms validity)
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Claims, Lease));
         supervisor.Tell(new Commands.Put("k", V("before")));
         ExpectMsg(new Replies.Written("k", 1, Created: true), FirstReplyTimeout);
 
@@ -214,7 +214,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     public void A_write_rejected_by_the_journal_stops_the_partition_and_it_recovers_once_the_journal_is_back()
     {
         // arrange: another client holds the journal's write lock longer than the journal waits for it
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Claims, Lease));
         supervisor.Tell(new Commands.Put("k", V("before")));
         ExpectMsg(new Replies.Written("k", 1, Created: true), FirstReplyTimeout);
 
@@ -246,7 +246,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         // arrange: another node owns partition 7 and keeps its lease alive
         var other = NewLease("other-node");
         Assert.True(Ownership.TryAcquire(P, other.NodeId).Acquired);
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Claims, Lease));
 
         // act / assert: requests wait, then get a retryable answer; nothing is served by a second owner
         supervisor.Tell(new Commands.Put("k", V("blocked")));
@@ -265,7 +265,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         var dead = NewLease("dead-node", shortLease);
         Assert.True(Ownership.TryAcquire(P, dead.NodeId).Acquired);
         dead.StopRenewing();
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Ownership, Lease));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Claims, Lease));
 
         supervisor.Tell(new Commands.Put("k", V("taken over")));
 
@@ -514,12 +514,13 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     {
         // arrange: the acquisition is on its way to the store when the hand-off's stop arrives
         var store = new GatedOwnershipStore(Ownership);
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), store, Lease));
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), new PartitionClaims(store), Lease));
         Assert.True(store.AcquireStarted.Wait(TimeSpan.FromSeconds(10)));
         Watch(supervisor);
         supervisor.Tell(PartitionControl.Stop.Instance);
 
-        // act: the acquisition commits after the stop
+        // act: the acquisition commits after the stop, late enough that a release not ordered after it would have run
+        Thread.Sleep(300);
         store.Open.Set();
         ExpectTerminated(supervisor, TimeSpan.FromSeconds(10));
         Assert.True(store.AcquireFinished.Wait(TimeSpan.FromSeconds(10)));
@@ -528,6 +529,52 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         Ownership.RenewNode("next-owner", TimeSpan.FromSeconds(30));
         Assert.True(Ownership.TryAcquire(P, "next-owner").Acquired, "the stopped partition's row is still held by this live node");
         Assert.True(Lease.IsValid);
+    }
+
+    [Fact]
+    public void A_partition_supervisor_stopped_by_force_releases_its_partition_as_it_stops()
+    {
+        // arrange: the partition runs here, under this node's live lease
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Claims, Lease));
+        supervisor.Tell(new Commands.Put("k", V("v")));
+        ExpectMsg<Replies.Written>(FirstReplyTimeout);
+
+        // act: stopped without the hand-off message, as sharding does once its handoff-timeout has passed
+        Watch(supervisor);
+        Sys.Stop(supervisor);
+        ExpectTerminated(supervisor);
+
+        // assert: the next owner takes the row at once, although this node's lease lives on
+        Ownership.RenewNode("next-owner", TimeSpan.FromSeconds(30));
+        AwaitAssert(() => Assert.True(Ownership.TryAcquire(P, "next-owner").Acquired, "the force-stopped partition's row is still held by this live node"), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100));
+        Assert.True(Lease.IsValid);
+    }
+
+    [Fact]
+    public void A_release_still_running_when_a_successor_starts_on_this_node_does_not_free_the_successors_row()
+    {
+        // arrange: a supervisor runs the partition; its release will hang in the store after it stops
+        var store = new GatedOwnershipStore(Ownership, gateReleases: true);
+        store.Open.Set();
+        var claims = new PartitionClaims(store);
+        var first = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), claims, Lease));
+        first.Tell(new Commands.Put("k", V("v1")));
+        ExpectMsg<Replies.Written>(FirstReplyTimeout);
+        Watch(first);
+        Sys.Stop(first);
+        ExpectTerminated(first);
+        Assert.True(store.ReleaseStarted.Wait(TimeSpan.FromSeconds(10)));
+
+        // act: a successor for the same partition starts on this node while that release still runs, then it finishes
+        var successor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), claims, Lease));
+        successor.Tell(new Commands.Put("k", V("v2")));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        store.ReleaseOpen.Set();
+
+        // assert: the successor took the row after the release, holds it, and serves
+        Assert.Equal(2, ExpectMsg<Replies.Written>(FirstReplyTimeout).Version);
+        Ownership.RenewNode("next-owner", TimeSpan.FromSeconds(30));
+        Assert.False(Ownership.TryAcquire(P, "next-owner").Acquired, "the predecessor's release freed the row its successor runs under");
     }
 
     /// <summary>The renew thread taking a new generation between a partition's two reads of its lease.</summary>
@@ -556,14 +603,21 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         }
     }
 
-    /// <summary>The store, with acquisitions held at the door until <see cref="Open"/> is set.</summary>
-    private sealed class GatedOwnershipStore(IOwnershipStore inner) : IOwnershipStore
+    /// <summary>
+    /// The store, with acquisitions held at the door until <see cref="Open"/> is set, and, with
+    /// <paramref name="gateReleases"/>, releases until <see cref="ReleaseOpen"/> is set.
+    /// </summary>
+    private sealed class GatedOwnershipStore(IOwnershipStore inner, bool gateReleases = false) : IOwnershipStore
     {
         public ManualResetEventSlim AcquireStarted { get; } = new();
 
         public ManualResetEventSlim Open { get; } = new();
 
         public ManualResetEventSlim AcquireFinished { get; } = new();
+
+        public ManualResetEventSlim ReleaseStarted { get; } = new();
+
+        public ManualResetEventSlim ReleaseOpen { get; } = new(!gateReleases);
 
         public void Initialize() => inner.Initialize();
 
@@ -578,7 +632,12 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
             return result;
         }
 
-        public void Release(PartitionId partition, string node) => inner.Release(partition, node);
+        public void Release(PartitionId partition, string node)
+        {
+            ReleaseStarted.Set();
+            ReleaseOpen.Wait(TimeSpan.FromSeconds(30));
+            inner.Release(partition, node);
+        }
 
         public void ReleaseNode(string node) => inner.ReleaseNode(node);
     }
