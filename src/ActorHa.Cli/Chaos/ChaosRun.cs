@@ -67,7 +67,20 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
             output.WriteLine($"  {violation.Kind} {violation.Key}: {violation.Detail}");
         }
 
-        return result.IsValid ? 0 : 1;
+        if (!result.IsValid)
+        {
+            return 1;
+        }
+
+        // No violation, but not a pass either: a key the healed, restarted cluster never answered for went unchecked,
+        // and a cluster that cannot serve a key after every node restarted has failed at its job.
+        if (unreadKeys.Count > 0)
+        {
+            output.WriteLine($"inconclusive: {unreadKeys.Count} key(s) not read back after the cluster healed and restarted");
+            return 3;
+        }
+
+        return 0;
     }
 
     /// <summary>
