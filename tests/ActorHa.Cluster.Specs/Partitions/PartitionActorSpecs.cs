@@ -535,14 +535,10 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     public void A_partition_supervisor_stopped_by_force_releases_its_partition_as_it_stops()
     {
         // arrange: the partition runs here, under this node's live lease
-        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Claims, Lease));
-        supervisor.Tell(new Commands.Put("k", V("v")));
-        ExpectMsg<Replies.Written>(FirstReplyTimeout);
+        var supervisor = StartServing(Claims);
 
-        // act: stopped without the hand-off message, as sharding does once its handoff-timeout has passed
-        Watch(supervisor);
-        Sys.Stop(supervisor);
-        ExpectTerminated(supervisor);
+        // act
+        StopByForce(supervisor);
 
         // assert: the next owner takes the row at once, although this node's lease lives on
         Ownership.RenewNode("next-owner", TimeSpan.FromSeconds(30));
@@ -557,12 +553,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         var store = new GatedOwnershipStore(Ownership, gateReleases: true);
         store.Open.Set();
         var claims = new PartitionClaims(store);
-        var first = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), claims, Lease));
-        first.Tell(new Commands.Put("k", V("v1")));
-        ExpectMsg<Replies.Written>(FirstReplyTimeout);
-        Watch(first);
-        Sys.Stop(first);
-        ExpectTerminated(first);
+        StopByForce(StartServing(claims));
         Assert.True(store.ReleaseStarted.Wait(TimeSpan.FromSeconds(10)));
 
         // act: a successor for the same partition starts on this node while that release still runs, then it finishes
@@ -577,7 +568,25 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         Assert.False(Ownership.TryAcquire(P, "next-owner").Acquired, "the predecessor's release freed the row its successor runs under");
     }
 
-    /// <summary>The renew thread taking a new generation between a partition's two reads of its lease.</summary>
+    /// <summary>A supervisor whose partition has answered a write: acquired, recovered and running.</summary>
+    private IActorRef StartServing(PartitionClaims claims)
+    {
+        var supervisor = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), claims, Lease));
+        supervisor.Tell(new Commands.Put("k", V("v1")));
+        ExpectMsg<Replies.Written>(FirstReplyTimeout);
+        return supervisor;
+    }
+
+    /// <summary>Stops without the hand-off message, as sharding does once its handoff-timeout has passed.</summary>
+    private void StopByForce(IActorRef supervisor)
+    {
+        Watch(supervisor);
+        Sys.Stop(supervisor);
+        ExpectTerminated(supervisor);
+        Unwatch(supervisor);
+    }
+
+
     private sealed class LeaseTurningOver : ILeaseGuard
     {
         private int _phase; // 0: generation 1 valid; 1: generation 1 lapsed, until the next read; 2: generation 2 valid
