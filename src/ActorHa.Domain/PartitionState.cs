@@ -99,8 +99,10 @@ public sealed class PartitionState
     {
         if (@event is Events.WriteRefused refused)
         {
-            // A refused delete of an absent key is the only refusal whose request is fully known from its event.
-            var refusedFingerprint = refused.ExpectedVersion is null ? RequestFingerprint.OfDelete(refused.Key) : 0;
+            // Refusals recorded before their events kept a fingerprint: only a refused delete of an absent key is fully
+            // known from the event itself.
+            var refusedFingerprint = refused.Fingerprint != 0 ? refused.Fingerprint
+                : refused.ExpectedVersion is null ? RequestFingerprint.OfDelete(refused.Key) : 0;
             return refused.RequestId is { } refusedId ? new PartitionState(Entries, Recent.Add(refusedId, refused.Reply, RememberedRequests, refusedFingerprint)) : this;
         }
 
@@ -143,9 +145,9 @@ public sealed class PartitionState
     /// of one request can race (a client's retry through another node, and the original still buffered while its
     /// partition moved), and the later copy must get the refusal too, not be applied because the key has moved on.
     /// </summary>
-    private static Decision Refuse(string key, long liveVersion, long? expected, Guid? requestId, DateTimeOffset now)
+    private static Decision Refuse(string key, long liveVersion, long? expected, Guid? requestId, DateTimeOffset now, Func<ulong> fingerprint)
     {
-        var refused = new Events.WriteRefused(key, liveVersion, expected, now, requestId);
+        var refused = new Events.WriteRefused(key, liveVersion, expected, now, requestId, requestId is null ? 0 : fingerprint());
         return new Decision(requestId is null ? null : refused, refused.Reply);
     }
 
@@ -155,7 +157,7 @@ public sealed class PartitionState
         var liveVersion = current is { IsLive: true } ? current.Version : 0;
         if (put.ExpectedVersion is { } expected && expected != liveVersion)
         {
-            return Refuse(put.Key, liveVersion, expected, put.RequestId, now);
+            return Refuse(put.Key, liveVersion, expected, put.RequestId, now, () => RequestFingerprint.OfPut(put.Key, put.Value));
         }
 
         // Versions continue past a tombstone: a re-created key never reuses a version a reader may have seen.
@@ -171,12 +173,12 @@ public sealed class PartitionState
         var liveVersion = current is { IsLive: true } ? current.Version : 0;
         if (delete.ExpectedVersion is { } expected && expected != liveVersion)
         {
-            return Refuse(delete.Key, liveVersion, expected, delete.RequestId, now);
+            return Refuse(delete.Key, liveVersion, expected, delete.RequestId, now, () => RequestFingerprint.OfDelete(delete.Key));
         }
 
         if (liveVersion == 0)
         {
-            return Refuse(delete.Key, 0, null, delete.RequestId, now);
+            return Refuse(delete.Key, 0, null, delete.RequestId, now, () => RequestFingerprint.OfDelete(delete.Key));
         }
 
         var version = current!.Version + 1;

@@ -56,8 +56,10 @@ public static class Events
     /// or a delete of an absent key (ExpectedVersion null). The key does not change (Version is its live version,
     /// 0 when absent); the refusal is recorded only so that another copy of the same request, arriving later,
     /// perhaps after the key has reached the expected version, gets the same refusal instead of being applied.
+    /// Fingerprint is the refused request's <see cref="RequestFingerprint"/> (its value is not stored), so that the
+    /// same id sent later with another request is told so; 0 in refusals recorded before it was kept.
     /// </summary>
-    public sealed record WriteRefused(string Key, long Version, long? ExpectedVersion, DateTimeOffset At, Guid? RequestId) : IPartitionEvent
+    public sealed record WriteRefused(string Key, long Version, long? ExpectedVersion, DateTimeOffset At, Guid? RequestId, ulong Fingerprint = 0) : IPartitionEvent
     {
         public IPartitionReply Reply => ExpectedVersion is { } expected ? new Replies.VersionMismatch(Key, expected, Version) : new Replies.NotFound(Key);
     }

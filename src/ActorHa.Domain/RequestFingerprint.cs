@@ -6,8 +6,8 @@ namespace ActorHa.Domain;
 /// <summary>
 /// What a write asked for, as 64 bits (FNV-1a over its kind, key and value), remembered with its request id so
 /// that the same id sent with a different request is recognised as a mistake instead of being answered with the
-/// first request's outcome. 0 means "not known" (remembered before fingerprints existed, or a refusal, whose
-/// event does not carry the value).
+/// first request's outcome. 0 means "not known" (remembered before fingerprints existed, or refused before refusal
+/// events kept one).
 /// </summary>
 public static class RequestFingerprint
 {

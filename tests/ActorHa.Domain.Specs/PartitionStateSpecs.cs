@@ -165,6 +165,34 @@ public sealed class PartitionStateSpecs
     }
 
     [Fact]
+    public void A_request_id_first_refused_and_then_reused_for_another_value_is_a_conflict_from_the_events_and_from_a_snapshot()
+    {
+        // arrange: a compare-and-set refused (the key is at 1, not 2); the key then reaches version 2
+        var id = Guid.NewGuid();
+        var (s1, _) = Run(PartitionState.Empty, new Commands.Put("k", V("one")));
+        var refusal = s1.Decide(new Commands.Put("k", V("mine"), ExpectedVersion: 2, RequestId: id), T0);
+        var (fromEvents, _) = Run(s1.Apply(refusal.Event!), new Commands.Put("k", V("two")));
+        var fromSnapshot = PartitionState.FromEntries(fromEvents.Entries, fromEvents.Recent.Remembered);
+
+        // act / assert: the same id with another value is not answered with the first request's 412
+        Assert.All([fromEvents, fromSnapshot], state =>
+        {
+            Assert.IsType<Replies.IdempotencyConflict>(state.Decide(new Commands.Put("k", V("other"), ExpectedVersion: 2, RequestId: id), T0).Reply);
+            Assert.Equal(refusal.Reply, state.Decide(new Commands.Put("k", V("mine"), ExpectedVersion: 2, RequestId: id), T0).Reply);
+        });
+    }
+
+    [Fact]
+    public void A_refusal_recorded_before_refusals_kept_a_fingerprint_is_matched_on_kind_key_and_precondition_only()
+    {
+        var id = Guid.NewGuid();
+        var state = PartitionState.Empty.Apply(new Events.WriteRefused("k", 1, 2, T0, id, Fingerprint: 0));
+
+        Assert.Equal(new Replies.VersionMismatch("k", 2, 1), state.Decide(new Commands.Put("k", V("other"), ExpectedVersion: 2, RequestId: id), T0).Reply);
+        Assert.IsType<Replies.IdempotencyConflict>(state.Decide(new Commands.Put("k", V("other"), ExpectedVersion: 3, RequestId: id), T0).Reply);
+    }
+
+    [Fact]
     public void A_delete_of_an_absent_key_with_a_request_id_is_remembered_so_a_later_copy_does_not_delete_a_newer_value()
     {
         var id = Guid.NewGuid();

@@ -98,6 +98,8 @@ public sealed class PartitionActor : ReceivePersistentActor
                 WriteQueued();
             }
         });
+        // Older snapshots go; events never do (a partition never calls DeleteMessages): the journal alone must be able to rebuild
+        // the partition, because an unreadable snapshot is skipped (snapshot-is-optional in hocon/actorha.conf).
         Command<SaveSnapshotSuccess>(success =>
             DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(failure =>
@@ -197,6 +199,13 @@ public sealed class PartitionActor : ReceivePersistentActor
         {
             // Rejections decided against committed state only: safe to answer now.
             Reply(replies);
+            if (_stopRequested)
+            {
+                // Reached from the end of a write during a hand-off (the queued copies were all answered from memory):
+                // nothing is in flight now, so the hand-off may end instead of waiting out sharding's handoff-timeout.
+                Context.Stop(Self);
+            }
+
             return;
         }
 

@@ -17,7 +17,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     public const int Id = 4701;
 
     // Persisted: never change their meaning. v1 is still read; v2 adds the request id (and, in snapshots,
-    // the remembered requests); snapshot v3 also remembers refusals, v4 each remembered request's fingerprint.
+    // the remembered requests); snapshot v3 also remembers refusals, v4 each remembered request's fingerprint;
+    // refused v2 adds the refused request's fingerprint.
     // The last of each is what this version writes.
     public const string WrittenManifestV1 = "kv.written.v1";
     public const string DeletedManifestV1 = "kv.deleted.v1";
@@ -25,7 +26,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     public const string SnapshotManifestV2 = "kv.snapshot.v2";
     public const string WrittenManifest = "kv.written.v2";
     public const string DeletedManifest = "kv.deleted.v2";
-    public const string RefusedManifest = "kv.refused.v1";
+    public const string RefusedManifestV1 = "kv.refused.v1";
+    public const string RefusedManifest = "kv.refused.v2";
     public const string SnapshotManifestV3 = "kv.snapshot.v3";
     public const string SnapshotManifest = "kv.snapshot.v4";
 
@@ -97,10 +99,28 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         return stream.ToArray();
     }
 
+    /// <summary>
+    /// Reads what <see cref="ToBinary"/> wrote. Bytes that do not match the layout (truncated, damaged, trailing
+    /// garbage, lengths or counts beyond what is there) are a <see cref="SerializationException"/>, never an allocation
+    /// sized by whatever the bytes claim: stored rows and remote frames are both inputs this process did not check.
+    /// </summary>
     public override object FromBinary(byte[] bytes, string manifest)
     {
-        using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
-        return Read(r, manifest);
+        using var r = new BinaryReader(new MemoryStream(bytes, writable: false), new UTF8Encoding(false, throwOnInvalidBytes: true));
+        try
+        {
+            var message = Read(r, manifest);
+            if (r.BaseStream.Position != r.BaseStream.Length)
+            {
+                throw new SerializationException($"{nameof(KvSerializer)}: {r.BaseStream.Length - r.BaseStream.Position} unexpected trailing bytes after a '{manifest}'.");
+            }
+
+            return message;
+        }
+        catch (Exception e) when (e is EndOfStreamException or ArgumentException or FormatException or InvalidCastException or DecoderFallbackException or OverflowException)
+        {
+            throw new SerializationException($"{nameof(KvSerializer)}: {bytes.Length} bytes are not a valid '{manifest}': {e.Message}", e);
+        }
     }
 
     private static object Read(BinaryReader r, string manifest)
@@ -114,7 +134,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             SnapshotManifestV3 => ReadSnapshot(r, withRequests: true, withRefusals: true, withFingerprints: false),
             WrittenManifest => new Events.ValueWritten(r.ReadString(), ReadBytes(r), r.ReadInt64(), ReadTime(r), ReadOptionalGuid(r)),
             DeletedManifest => new Events.ValueDeleted(r.ReadString(), r.ReadInt64(), ReadTime(r), ReadOptionalGuid(r)),
-            RefusedManifest => new Events.WriteRefused(r.ReadString(), r.ReadInt64(), ReadOptionalLong(r), ReadTime(r), ReadOptionalGuid(r)),
+            RefusedManifestV1 => new Events.WriteRefused(r.ReadString(), r.ReadInt64(), ReadOptionalLong(r), ReadTime(r), ReadOptionalGuid(r)),
+            RefusedManifest => new Events.WriteRefused(r.ReadString(), r.ReadInt64(), ReadOptionalLong(r), ReadTime(r), ReadOptionalGuid(r), r.ReadUInt64()),
             SnapshotManifest => ReadSnapshot(r, withRequests: true, withRefusals: true, withFingerprints: true),
             PutManifest => new Commands.Put(r.ReadString(), ReadBytes(r), ReadOptionalLong(r), ReadOptionalGuid(r)),
             DeleteManifest => new Commands.Delete(r.ReadString(), ReadOptionalLong(r), ReadOptionalGuid(r)),
@@ -131,7 +152,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             IdempotencyConflictReply => new Replies.IdempotencyConflict(r.ReadString(), r.ReadString()),
             ForwardBatchManifest => new ForwardBatch(ReadItems(r, (id, item) => new ForwardedRequest(id, (IPartitionMessage)item))),
             ReplyBatchManifest => new ReplyBatch(ReadItems(r, (id, item) => new ForwardedReply(id, (IPartitionReply)item))),
-            PartitionsHereManifest => new PartitionsHere(Enumerable.Range(0, r.ReadInt32()).Select(_ => r.ReadInt32()).ToList()),
+            PartitionsHereManifest => new PartitionsHere(Enumerable.Range(0, ReadCount(r, sizeof(int))).Select(_ => r.ReadInt32()).ToList()),
             _ => throw new SerializationException($"{nameof(KvSerializer)} does not know the manifest '{manifest}'."),
         };
     }
@@ -147,7 +168,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                 w.Write(e.Key); w.Write(e.Version); WriteTime(w, e.At); WriteOptionalGuid(w, e.RequestId);
                 break;
             case Events.WriteRefused e:
-                w.Write(e.Key); w.Write(e.Version); WriteOptionalLong(w, e.ExpectedVersion); WriteTime(w, e.At); WriteOptionalGuid(w, e.RequestId);
+                w.Write(e.Key); w.Write(e.Version); WriteOptionalLong(w, e.ExpectedVersion); WriteTime(w, e.At); WriteOptionalGuid(w, e.RequestId); w.Write(e.Fingerprint);
                 break;
             case PartitionState s:
                 WriteSnapshot(w, s);
@@ -236,7 +257,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
 
     private static List<T> ReadItems<T>(BinaryReader r, Func<long, object, T> create)
     {
-        var count = r.ReadInt32();
+        // At least an id and a one-byte manifest length each.
+        var count = ReadCount(r, sizeof(long) + 1);
         var items = new List<T>(count);
         for (var i = 0; i < count; i++)
         {
@@ -296,7 +318,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
 
     private static PartitionState ReadSnapshot(BinaryReader r, bool withRequests, bool withRefusals, bool withFingerprints)
     {
-        var count = r.ReadInt32();
+        // At least a key's length, a value's length, a version, two times and a flag each.
+        var count = ReadCount(r, 1 + sizeof(int) + (3 * sizeof(long)) + 1);
         var entries = new KeyValuePair<string, Entry>[count];
         for (var i = 0; i < count; i++)
         {
@@ -307,7 +330,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         var recent = new List<(Guid, RememberedRequest)>();
         if (withRequests)
         {
-            var requests = r.ReadInt32();
+            // At least an id, a kind, a key's length and a version each.
+            var requests = ReadCount(r, 16 + 1 + 1 + sizeof(long));
             for (var i = 0; i < requests; i++)
             {
                 var id = new Guid(r.ReadBytes(16));
@@ -333,7 +357,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     private static Replies.KeyPage ReadPage(BinaryReader r)
     {
         var partition = new PartitionId(r.ReadInt32());
-        var count = r.ReadInt32();
+        var count = ReadCount(r, 1 + sizeof(long));
         var keys = new KeyVersion[count];
         for (var i = 0; i < count; i++)
         {
@@ -349,7 +373,20 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         w.Write(bytes);
     }
 
-    private static byte[] ReadBytes(BinaryReader r) => r.ReadBytes(r.ReadInt32());
+    private static byte[] ReadBytes(BinaryReader r) => r.ReadBytes(ReadCount(r, 1));
+
+    /// <summary>A length or count, checked against the bytes left: each of the items it counts takes at least <paramref name="minBytesEach"/>.</summary>
+    private static int ReadCount(BinaryReader r, int minBytesEach)
+    {
+        var count = r.ReadInt32();
+        var left = r.BaseStream.Length - r.BaseStream.Position;
+        if (count < 0 || (long)count * minBytesEach > left)
+        {
+            throw new SerializationException($"{nameof(KvSerializer)}: a count of {count} does not fit in the {left} bytes left.");
+        }
+
+        return count;
+    }
 
     // Unix milliseconds, UTC: what every store and client understands; sub-millisecond precision is not kept.
     private static void WriteTime(BinaryWriter w, DateTimeOffset t) => w.Write(t.ToUnixTimeMilliseconds());

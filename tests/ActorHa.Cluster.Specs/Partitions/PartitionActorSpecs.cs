@@ -142,6 +142,36 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         Assert.Equal("value24", Encoding.UTF8.GetString(ExpectMsg<Replies.Found>().Value));
     }
 
+    [Theory]
+    [InlineData("a newer version's manifest")]
+    [InlineData("damaged bytes")]
+    public void A_partition_whose_snapshot_cannot_be_read_recovers_every_event_from_the_journal(string damage)
+    {
+        // arrange: 25 events and one snapshot (at 20), then the snapshot made unreadable: written by a newer version
+        // and left behind by a rollback, or damaged on disk
+        var partition = StartPartition(snapshotEvery: 10);
+        for (var i = 0; i < 25; i++)
+        {
+            partition.Tell(new Commands.Put($"key{i:D2}", V($"value{i}")));
+            ExpectMsg<Replies.Written>();
+        }
+
+        AwaitCondition(() => CountRows($"SELECT COUNT(*) FROM {SnapshotTable} WHERE sequence_nr = 20") == 1 && CountRows($"SELECT COUNT(*) FROM {SnapshotTable}") == 1, TimeSpan.FromSeconds(10));
+        StopAndWait(partition);
+        ExecuteSql(damage == "damaged bytes"
+            ? $"UPDATE {SnapshotTable} SET payload = payload || {(Settings.Store == StoreKind.Sqlite ? "X'FF'" : "'\\xff'::bytea")}"
+            : $"UPDATE {SnapshotTable} SET manifest = 'kv.snapshot.v99'");
+
+        // act
+        var recovered = StartPartition(snapshotEvery: 10);
+        recovered.Tell(new Queries.ListKeys(P, "key", null, 100));
+
+        // assert: every key, from the events alone
+        Assert.Equal(25, ExpectMsg<Replies.KeyPage>(FirstReplyTimeout).Keys.Count);
+        recovered.Tell(new Queries.Get("key24"));
+        Assert.Equal("value24", Encoding.UTF8.GetString(ExpectMsg<Replies.Found>().Value));
+    }
+
     [Fact]
     public void An_injected_failure_restarts_the_partition_under_its_supervisor_and_keeps_its_state()
     {

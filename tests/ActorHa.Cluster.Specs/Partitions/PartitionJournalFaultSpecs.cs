@@ -42,6 +42,29 @@ public sealed class PartitionJournalFaultSpecs(ITestOutputHelper output) : Akka.
         ExpectTerminated(partition, TimeSpan.FromSeconds(5));
     }
 
+    [Fact]
+    public async Task A_partition_told_to_stop_after_a_slow_write_and_its_retried_copy_stops_once_both_are_answered()
+    {
+        // arrange: a partition that has written once, then a journal whose commits are slow
+        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, new AlwaysValid(), generation: 1));
+        Watch(partition);
+        partition.Tell(new Commands.Put("warm", Encoding.UTF8.GetBytes("up")));
+        ExpectMsg<Replies.Written>(TimeSpan.FromSeconds(10));
+        var journal = TestJournal.FromRef(Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null));
+        await journal.OnWrite.PassWithDelay(TimeSpan.FromSeconds(1));
+
+        // act: a write, the client's retry of it with the same request id while the first is in flight, then the hand-off
+        var put = new Commands.Put("k", Encoding.UTF8.GetBytes("v"), RequestId: Guid.NewGuid());
+        partition.Tell(put);
+        partition.Tell(put);
+        partition.Tell(PartitionControl.Stop.Instance);
+
+        // assert: both copies get the one outcome, and the hand-off ends (the retry wrote nothing, so nothing else ends it)
+        ExpectMsg(new Replies.Written("k", 1, Created: true), TimeSpan.FromSeconds(5));
+        ExpectMsg(new Replies.Written("k", 1, Created: true), TimeSpan.FromSeconds(5));
+        ExpectTerminated(partition, TimeSpan.FromSeconds(5));
+    }
+
     private sealed class AlwaysValid : ILeaseGuard
     {
         public long Generation => 1;

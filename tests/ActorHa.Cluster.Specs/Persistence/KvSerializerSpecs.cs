@@ -19,6 +19,7 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         new Events.ValueDeleted("k", 9, At, Guid.Parse("5e0c7f7a-86a4-4c8e-8f43-6a2b7bbd0c21")),
         new Events.WriteRefused("k", 3, 5, At, Guid.Parse("9a7e3c1d-0f4b-4d6a-b1e2-7c8d9e0f1a2b")),
         new Events.WriteRefused("gone", 0, null, At, Guid.Parse("1b2c3d4e-5f60-4718-9a0b-c1d2e3f40516")),
+        new Events.WriteRefused("k", 3, 5, At, Guid.Parse("9a7e3c1d-0f4b-4d6a-b1e2-7c8d9e0f1a2b"), RequestFingerprint.OfPut("k", [1])),
         new Commands.Put("k", [9], null),
         new Commands.Put("k", [9], 0, Guid.NewGuid()),
         new Commands.Delete("k", 4),
@@ -90,7 +91,7 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
 
         Assert.Equal("kv.written.v2", serializer.Manifest(new Events.ValueWritten("k", [], 1, At)));
         Assert.Equal("kv.deleted.v2", serializer.Manifest(new Events.ValueDeleted("k", 1, At)));
-        Assert.Equal("kv.refused.v1", serializer.Manifest(new Events.WriteRefused("k", 1, 2, At, Guid.NewGuid())));
+        Assert.Equal("kv.refused.v2", serializer.Manifest(new Events.WriteRefused("k", 1, 2, At, Guid.NewGuid())));
         Assert.Equal("kv.snapshot.v4", serializer.Manifest(PartitionState.Empty));
         Assert.Equal(KvSerializer.Id, serializer.Identifier);
     }
@@ -163,20 +164,79 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         Assert.Equal(new Replies.Written("k", 3, Created: true), state.Recent.Find(Guid.Parse("00112233-4455-6677-8899-aabbccddeeff")));
     }
 
-    [Fact]
-    public void A_refusal_is_stored_as_pinned_bytes_and_reads_back()
+    // Pinned bytes of the rows every journal holds most. If one of these changes, journals already on disk would no
+    // longer recover: add a new manifest instead. Key "k", time 2025-11-24T16:00:00.123Z, request id 00112233-….
+    private const string StoredKey = "016B";
+    private const string StoredTime = "7BE897B69A010000";
+    private const string StoredRequestId = "01" + "33221100554477668899AABBCCDDEEFF";
+    private static readonly Guid RequestId = Guid.Parse("00112233-4455-6677-8899-aabbccddeeff");
+
+    [Theory]
+    [InlineData(KvSerializer.WrittenManifest, StoredKey + "01000000" + "76" + "0300000000000000" + StoredTime + StoredRequestId)]
+    [InlineData(KvSerializer.DeletedManifest, StoredKey + "0400000000000000" + StoredTime + StoredRequestId)]
+    [InlineData(KvSerializer.RefusedManifest, StoredKey + "0300000000000000" + "01" + "0500000000000000" + StoredTime + StoredRequestId + "EFCDAB8967452301")]
+    public void Events_are_stored_as_pinned_bytes_and_read_back(string manifest, string stored)
     {
-        // WriteRefused("k", current 3, expected 5, 2025-11-24T16:00:00.123Z, 00112233-4455-6677-8899-aabbccddeeff)
-        // as kv.refused.v1 writes it. If this changes, journals already on disk would no longer recover.
-        const string Stored = "016B" + "0300000000000000" + "01" + "0500000000000000" + "7BE897B69A010000" + "01" + "33221100554477668899AABBCCDDEEFF";
-        var refused = new Events.WriteRefused("k", 3, 5, At, Guid.Parse("00112233-4455-6677-8899-aabbccddeeff"));
-        var serializer = Sys.Serialization.FindSerializerFor(refused);
+        object @event = manifest switch
+        {
+            KvSerializer.WrittenManifest => new Events.ValueWritten("k", "v"u8.ToArray(), 3, At, RequestId),
+            KvSerializer.DeletedManifest => new Events.ValueDeleted("k", 4, At, RequestId),
+            _ => new Events.WriteRefused("k", 3, 5, At, RequestId, 0x0123456789ABCDEF),
+        };
+        var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(@event);
 
-        var written = Convert.ToHexString(serializer.ToBinary(refused));
-        var back = Sys.Serialization.Deserialize(Convert.FromHexString(Stored), KvSerializer.Id, KvSerializer.RefusedManifest);
+        var written = Convert.ToHexString(serializer.ToBinary(@event));
+        var back = Sys.Serialization.Deserialize(Convert.FromHexString(stored), KvSerializer.Id, manifest);
 
-        Assert.Equal(Stored, written);
-        Assert.Equal(refused, back);
+        Assert.Equal(manifest, serializer.Manifest(@event));
+        Assert.Equal(stored, written);
+        Assert.Equal(Normalize(@event), Normalize(back));
+    }
+
+    [Fact]
+    public void A_v1_refusal_without_a_fingerprint_still_reads_back()
+    {
+        // WriteRefused("k", current 3, expected 5, …) as kv.refused.v1 stored it, before refusals kept a fingerprint.
+        const string Stored = StoredKey + "0300000000000000" + "01" + "0500000000000000" + StoredTime + StoredRequestId;
+
+        var back = Sys.Serialization.Deserialize(Convert.FromHexString(Stored), KvSerializer.Id, KvSerializer.RefusedManifestV1);
+
+        Assert.Equal(new Events.WriteRefused("k", 3, 5, At, RequestId, Fingerprint: 0), back);
+    }
+
+    public static TheoryData<string, string> DamagedBytes() => new()
+    {
+        // A key page claiming ten million keys in eight bytes: refused before anything the size of the claim is allocated.
+        { "r.page", "03000000" + "80969800" },
+        // A value length of -1.
+        { KvSerializer.WrittenManifest, StoredKey + "FFFFFFFF" },
+        // A value length beyond the bytes there are.
+        { KvSerializer.WrittenManifest, StoredKey + "00000001" + "76" },
+        // Cut short inside the version.
+        { KvSerializer.DeletedManifest, StoredKey + "04000000" },
+        // A valid event followed by bytes that belong to nothing.
+        { KvSerializer.DeletedManifest, StoredKey + "0400000000000000" + StoredTime + "00" + "FF" },
+        // A snapshot claiming a billion entries.
+        { KvSerializer.SnapshotManifest, "00CA9A3B" },
+        // A forwarded batch whose item claims a manifest the serializer does not know.
+        { "fwd.batch", "01000000" + "0100000000000000" + "03787878" },
+        // A key that is not UTF-8.
+        { KvSerializer.DeletedManifest, "01FF" + "0400000000000000" + StoredTime + "00" },
+    };
+
+    [Theory]
+    [MemberData(nameof(DamagedBytes))]
+    public void Damaged_bytes_are_a_serialization_error_and_nothing_larger_than_them_is_allocated(string manifest, string hex)
+    {
+        var bytes = Convert.FromHexString(hex);
+        var serializer = new KvSerializer((Akka.Actor.ExtendedActorSystem)Sys);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Record.Exception(() => serializer.FromBinary(bytes, manifest));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.IsType<System.Runtime.Serialization.SerializationException>(error);
+        Assert.True(allocated < 1_000_000, $"reading {bytes.Length} damaged bytes allocated {allocated:N0} bytes");
     }
 
     [Fact]
