@@ -187,14 +187,14 @@ public static class KvCommands
             var exit = Report(outcome, _ => success(outcome));
             if (outcome.Status == HttpStatusCode.ServiceUnavailable)
             {
-                await Console.Error.WriteLineAsync($"actorha {command}: the outcome is unknown; to find out, resend it with --idempotency-key {id}");
+                await Console.Error.WriteLineAsync($"actorha {command}: the outcome is unknown; to find out, resend it soon with --idempotency-key {id} (it is recognised until its partition has taken 10,000 more writes)");
             }
 
             return exit;
         }
         catch (OutcomeUnknownException e)
         {
-            await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}; to find out, resend it with --idempotency-key {id}");
+            await Console.Error.WriteLineAsync($"actorha {command}: {e.Message}; to find out, resend it soon with --idempotency-key {id} (it is recognised until its partition has taken 10,000 more writes)");
             return 1;
         }
     }
