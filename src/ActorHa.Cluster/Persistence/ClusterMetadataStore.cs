@@ -68,6 +68,8 @@ public static class ClusterMetadataStore
         using var connection = new SqliteConnection(builder.ToString());
         connection.Open();
         var journalMode = Scalar(connection, "PRAGMA journal_mode=WAL;");
+        // Read back after applying what the journal's connections apply, so the node prints what its writes run with.
+        SqliteJournalPragmas.Apply(connection);
         var synchronous = Scalar(connection, "PRAGMA synchronous;");
         Scalar(connection, "CREATE TABLE IF NOT EXISTS actorha_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);");
         // INSERT OR IGNORE is atomic: of several nodes starting at once against a new store, one records the count.

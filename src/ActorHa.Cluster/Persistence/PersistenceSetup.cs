@@ -28,7 +28,7 @@ public static class PersistenceSetup
         {
             var options = new LinqToDB.DataOptions()
                 .UseConnectionString(provider, settings.EffectiveConnectionString)
-                .UseInterceptors(new SqliteBusyTimeoutInterceptor());
+                .UseInterceptors(new SqliteJournalPragmasInterceptor());
             return builder.WithSqlPersistence(options, PersistenceMode.Both, journalBuilder: Tagging, autoInitialize: true, databaseMapping: mapping,
                 // Tags in the event's own row, not a second table: one insert per event instead of two.
                 tagStorageMode: Akka.Persistence.Sql.Config.TagMode.Csv);
