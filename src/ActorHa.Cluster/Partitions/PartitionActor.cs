@@ -31,6 +31,12 @@ public static class PartitionControl
 /// </summary>
 public sealed class PartitionActor : ReceivePersistentActor
 {
+    /// <summary>At most this many writes in one journal write (<see cref="TakeBatch"/>).</summary>
+    public const int MaxBatchWrites = 1000;
+
+    /// <summary>At most this many bytes of values in one journal write, unless a single write is larger.</summary>
+    public const int MaxBatchBytes = 4 * 1024 * 1024;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly PartitionId _partition;
     private readonly int _snapshotEvery;
@@ -168,8 +174,7 @@ public sealed class PartitionActor : ReceivePersistentActor
             return;
         }
 
-        var batch = _queued;
-        _queued = [];
+        var batch = TakeBatch();
         var now = DateTimeOffset.FromUnixTimeMilliseconds(_clock.GetUtcNow().ToUnixTimeMilliseconds());
 
         // Decide every command against a tentative state that already contains the batch's earlier events,
@@ -222,6 +227,46 @@ public sealed class PartitionActor : ReceivePersistentActor
                 OnBatchDurable();
             }
         });
+    }
+
+    /// <summary>
+    /// The queued writes that go into the next journal write: all of them, up to <see cref="MaxBatchWrites"/> writes or
+    /// <see cref="MaxBatchBytes"/> of values (at least one write). After a stall (a slow journal, a partition that was
+    /// starting), clients and their retries can have queued thousands of writes, up to 1 MiB each: one transaction of
+    /// all of them would hold the journal for as long as it takes to write, and the rest wait for the next batch.
+    /// </summary>
+    private List<(IWriteCommand Command, IActorRef ReplyTo)> TakeBatch()
+    {
+        var count = NextBatchLength(_queued.Select(q => q.Command));
+        if (count == _queued.Count)
+        {
+            var all = _queued;
+            _queued = [];
+            return all;
+        }
+
+        var batch = _queued.GetRange(0, count);
+        _queued.RemoveRange(0, count);
+        return batch;
+    }
+
+    /// <summary>How many of <paramref name="queued"/>, from the first, the next journal write takes.</summary>
+    internal static int NextBatchLength(IEnumerable<IWriteCommand> queued)
+    {
+        var count = 0;
+        var bytes = 0L;
+        foreach (var command in queued)
+        {
+            bytes += command is Commands.Put put ? put.Value.Length : 0;
+            if (count == MaxBatchWrites || (count > 0 && bytes > MaxBatchBytes))
+            {
+                break;
+            }
+
+            count++;
+        }
+
+        return count;
     }
 
     private void OnBatchDurable()

@@ -65,6 +65,32 @@ public sealed class PartitionJournalFaultSpecs(ITestOutputHelper output) : Akka.
         ExpectTerminated(partition, TimeSpan.FromSeconds(5));
     }
 
+    [Theory]
+    [InlineData(3, 70, 3)]
+    [InlineData(2500, 70, PartitionActor.MaxBatchWrites)]
+    [InlineData(10, 1024 * 1024, 4)]
+    [InlineData(3, 5 * 1024 * 1024, 1)]
+    [InlineData(0, 70, 0)]
+    public void A_journal_write_takes_the_queued_writes_up_to_its_bounds_and_always_at_least_one(int queued, int valueBytes, int expected)
+    {
+        var writes = Enumerable.Range(0, queued).Select(i => (IWriteCommand)new Commands.Put($"k{i}", new byte[valueBytes]));
+
+        Assert.Equal(expected, PartitionActor.NextBatchLength(writes));
+    }
+
+    [Fact]
+    public void Writes_queued_beyond_one_journal_write_are_written_by_the_next_ones_and_answered_in_order()
+    {
+        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, new AlwaysValid(), generation: 1));
+        for (var i = 0; i < PartitionActor.MaxBatchWrites + 500; i++)
+        {
+            partition.Tell(new Commands.Put("hot", [1]));
+        }
+
+        var versions = ReceiveN(PartitionActor.MaxBatchWrites + 500, TimeSpan.FromSeconds(20)).Cast<Replies.Written>().Select(w => w.Version);
+        Assert.Equal(Enumerable.Range(1, PartitionActor.MaxBatchWrites + 500).Select(i => (long)i), versions);
+    }
+
     private sealed class AlwaysValid : ILeaseGuard
     {
         public long Generation => 1;
