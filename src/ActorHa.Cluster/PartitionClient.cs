@@ -16,8 +16,10 @@ namespace ActorHa.Cluster;
 /// An attempt also ends early when a member is removed: a request that went to that member is lost, and
 /// the region now knows where to send it instead.
 /// A request for a partition running on this node goes to it directly (<see cref="LocalPartitions"/>).
+/// Once this node shuts down, no new attempt is made: a request not sent yet is answered "unavailable" at once,
+/// so that its client retries on another node instead of waiting out the timeout against a closing actor system.
 /// </summary>
-public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals, LocalPartitions local, RemoteOwners owners, IRequiredActor<PartitionForwarderKey> forwarder)
+public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals, LocalPartitions local, RemoteOwners owners, IRequiredActor<PartitionForwarderKey> forwarder, NodeExit exit)
 {
     private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(50);
 
@@ -46,6 +48,13 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
         var mayForward = true;
         while (true)
         {
+            if (exit.ShuttingDown)
+            {
+                return last is null
+                    ? new Replies.Unavailable("this node is shutting down and did not send the request: send it to another node", TimeSpan.Zero)
+                    : new Replies.Unavailable($"this node is shutting down; its last attempt ended: {last.Reason}", TimeSpan.Zero);
+            }
+
             var remaining = deadline - DateTime.UtcNow;
             if (remaining <= TimeSpan.Zero)
             {

@@ -17,7 +17,7 @@ public sealed record PartitionView(int Partition, string? Owner, string? OwnerHt
 public sealed record ClusterSnapshot(string Self, string? Leader, IReadOnlyList<MemberView> Members, IReadOnlyList<PartitionView> Partitions);
 
 /// <summary>A read model of the cluster for the API: membership from Akka.Cluster, partition owners from sharding.</summary>
-public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince, PersistenceWarmup warmup)
+public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince, PersistenceWarmup warmup, NodeExit exit)
 {
     private static readonly TimeSpan StatsTimeout = TimeSpan.FromSeconds(3);
 
@@ -75,6 +75,11 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
     /// <summary>Ready = this member is Up and the coordinator knows our shard region (it can host and route partitions).</summary>
     public async Task<(bool Ready, string Reason)> ReadinessAsync(CancellationToken cancellationToken = default)
     {
+        if (exit.ShuttingDown)
+        {
+            return (false, "shutting down");
+        }
+
         if (!SelfIsUp)
         {
             return (false, $"member status is {Cluster.SelfMember.Status}");

@@ -16,6 +16,13 @@ public sealed class NodeExit
     /// <summary>True when the cluster downed this node (split-brain resolver, or removed while unreachable).</summary>
     public bool WasDowned => _system is { } system && CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason;
 
+    /// <summary>
+    /// True once the actor system has begun to shut down, for whatever reason (downed, left, the host stopping): this
+    /// node's partitions are moving away and its remoting is about to close, so a request that has not been sent
+    /// anywhere yet should be answered at once and go to another node, not wait here for its timeout.
+    /// </summary>
+    public bool ShuttingDown => _system is { } system && CoordinatedShutdown.Get(system).ShutdownReason is not null;
+
     internal void Attach(ActorSystem system) => _system = system;
 }
 

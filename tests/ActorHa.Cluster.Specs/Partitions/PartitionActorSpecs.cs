@@ -437,7 +437,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         var map = new PartitionMap(PartitionMap.DefaultPartitionCount);
         var local = new LocalPartitions(map);
         var region = CreateTestProbe();
-        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), local, new RemoteOwners(map), new Fixed<PartitionForwarderKey>(CreateTestProbe().Ref));
+        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), local, new RemoteOwners(map), new Fixed<PartitionForwarderKey>(CreateTestProbe().Ref), new NodeExit());
         var here = Enumerable.Range(0, 1000).Select(i => $"key{i}").First(k => map.For(k) == P);
         var elsewhere = Enumerable.Range(0, 1000).Select(i => $"key{i}").First(k => map.For(k) != P);
         var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, Lease, Lease.Generation, local: local));
@@ -465,6 +465,32 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
+    public async Task Once_its_node_shuts_down_a_request_not_yet_sent_is_answered_unavailable_at_once_and_one_in_flight_after_its_attempt()
+    {
+        // arrange: a region that only records, on a node whose actor system (its own here) is about to shut down
+        var map = new PartitionMap(PartitionMap.DefaultPartitionCount);
+        var region = CreateTestProbe();
+        var exit = new NodeExit();
+        using var node = ActorSystem.Create("leaving", "akka.coordinated-shutdown.run-by-clr-shutdown-hook = off");
+        exit.Attach(node);
+        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), new LocalPartitions(map), new RemoteOwners(map), new Fixed<PartitionForwarderKey>(CreateTestProbe().Ref), exit);
+        var inFlight = client.AskAsync(new Commands.Put("k", V("v")));
+        region.ExpectMsg<Commands.Put>();
+
+        // act
+        await CoordinatedShutdown.Get(node).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        var started = DateTime.UtcNow;
+        var notSent = await client.AskAsync(new Commands.Put("k2", V("v")));
+        var unanswered = await inFlight;
+
+        // assert: nothing more reached the region; neither request waited for the 5 s request timeout
+        Assert.Contains("did not send", Assert.IsType<Replies.Unavailable>(notSent).Reason);
+        Assert.Contains("shutting down", Assert.IsType<Replies.Unavailable>(unanswered).Reason);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(2), $"took {DateTime.UtcNow - started}");
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
     public async Task A_request_for_a_partition_another_node_runs_goes_through_the_forwarders_and_its_retry_after_unavailable_through_the_region_with_the_same_request_id()
     {
         // arrange: another node has announced the key's partition; region and forwarder only record
@@ -472,7 +498,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         var owners = new RemoteOwners(map);
         var region = CreateTestProbe();
         var forwarder = CreateTestProbe();
-        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), new LocalPartitions(map), owners, new Fixed<PartitionForwarderKey>(forwarder.Ref));
+        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), new ActorHaSettings(), map, new MemberRemovals(), new LocalPartitions(map), owners, new Fixed<PartitionForwarderKey>(forwarder.Ref), new NodeExit());
         var peer = new Address("akka.tcp", "actorha", "10.0.0.9", 4051);
         owners.Set(map.For("elsewhere"), peer);
 
@@ -509,7 +535,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         var region = CreateTestProbe();
         var forwarder = CreateTestProbe();
         var settings = new ActorHaSettings { AttemptTimeout = TimeSpan.FromMilliseconds(500) };
-        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), settings, map, new MemberRemovals(), new LocalPartitions(map), owners, new Fixed<PartitionForwarderKey>(forwarder.Ref));
+        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), settings, map, new MemberRemovals(), new LocalPartitions(map), owners, new Fixed<PartitionForwarderKey>(forwarder.Ref), new NodeExit());
         owners.Set(map.For("elsewhere"), new Address("akka.tcp", "actorha", "10.0.0.9", 4051));
 
         // act
