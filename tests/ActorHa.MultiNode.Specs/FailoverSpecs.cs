@@ -120,14 +120,61 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
                 }
             })).ToList();
 
-            await spec.Step($"{leaver.Name} receives SIGTERM under load and exits after handing its partitions over", async () =>
+            // Clients of the leaving node itself, as a load balancer would send them until it notices: each request
+            // sent after the SIGTERM and how long it took to be answered or refused.
+            var sigtermTicks = long.MaxValue;
+            var toLeaver = new ConcurrentBag<(string Outcome, TimeSpan Took)>();
+            using var leaverHttp = new HttpClient { BaseAddress = new Uri(leaver.HttpUrl + "/"), Timeout = TimeSpan.FromSeconds(20) };
+            var leaverLoad = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+            {
+                var i = 0;
+                while (!stop.IsCancellationRequested)
+                {
+                    var sent = DateTime.UtcNow;
+                    string outcome;
+                    try
+                    {
+                        using var response = await leaverHttp.PutAsync(ActorHaClient.KeyPath($"leave/direct/{c}/{i++ % 40}"), new ByteArrayContent("v"u8.ToArray()));
+                        outcome = ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
+                    }
+                    catch (HttpRequestException)
+                    {
+                        outcome = "refused";
+                        await Task.Delay(20);
+                    }
+
+                    if (sent.Ticks > Interlocked.Read(ref sigtermTicks))
+                    {
+                        toLeaver.Add((outcome, DateTime.UtcNow - sent));
+                    }
+                }
+            })).ToList();
+
+            await spec.Step($"{leaver.Name} receives SIGTERM under load and exits within 3 s, after handing its partitions over", async () =>
             {
                 await Task.Delay(1500);
+                var sigterm = DateTime.UtcNow;
+                Interlocked.Exchange(ref sigtermTicks, sigterm.Ticks);
                 await cluster.StopAsync(leaver.Index, TimeSpan.FromSeconds(60));
+                var exitedAfter = DateTime.UtcNow - sigterm;
                 Assert.Equal(0, leaver.Process!.ExitCode);
                 await Task.Delay(2000);
                 stop.Cancel();
                 await Task.WhenAll(load);
+                await Task.WhenAll(leaverLoad);
+                Assert.True(exitedAfter < TimeSpan.FromSeconds(3), $"exited {exitedAfter.TotalSeconds:0.0} s after SIGTERM");
+            });
+
+            await spec.Step($"requests sent to {leaver.Name} after its SIGTERM are refused or answered, none with a 5xx or after waiting out the request timeout", () =>
+            {
+                output.WriteLine(string.Join(", ", toLeaver.GroupBy(r => r.Outcome).Select(g => $"{g.Key}: {g.Count()}")));
+                var slow = toLeaver.Where(r => r.Took > TimeSpan.FromSeconds(2)).ToList();
+                Assert.True(slow.Count == 0, $"{slow.Count} requests to the leaving node took over 2 s: {string.Join(", ", slow.Take(5).Select(r => $"{r.Outcome} after {r.Took.TotalSeconds:0.0} s"))}");
+                Assert.NotEmpty(toLeaver);
+                // Refused, it goes to another node; answered, it succeeded. A 503 would be a failed request for a client
+                // that does not retry elsewhere, and it only comes from a node that left while still taking requests.
+                Assert.DoesNotContain(toLeaver, r => r.Outcome.StartsWith('5'));
+                return Task.CompletedTask;
             });
 
             await spec.Step("no request failed, and every acknowledged write reads back from the remaining nodes", async () =>
