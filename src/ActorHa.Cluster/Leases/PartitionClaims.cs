@@ -19,30 +19,46 @@ namespace ActorHa.Cluster.Leases;
 /// </summary>
 public sealed class PartitionClaims(IOwnershipStore store)
 {
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(5);
+
     private readonly Dictionary<PartitionId, Claim> _claims = [];
 
     /// <summary>Tries to take <paramref name="partition"/> under the lease id <paramref name="node"/>, after every earlier call for it.</summary>
     public Task<AcquireResult> AcquireAsync(PartitionId partition, string node)
     {
         var claim = ClaimOf(partition);
-        return claim.Enqueue(() =>
+        return claim.Enqueue(_ =>
         {
             claim.MayHold(node);
             return store.TryAcquire(partition, node);
-        });
+        }, acquisition: true);
     }
 
     /// <summary>
     /// Gives <paramref name="partition"/> up under every lease id an earlier acquisition may have taken it with (a
-    /// release only clears a row still held under that id, so an old id never frees another node's row). An id whose
-    /// release fails is kept, so that the next release tries it again; otherwise the row stays held until this node's
-    /// lease ends.
+    /// release only clears a row still held under that id, so an old id never frees another node's row). A release
+    /// that fails (the store unreachable for a moment) is tried again in the background, with growing pauses, until
+    /// it succeeds or this node acquires the partition again: otherwise a node that gave the partition up but lives on
+    /// (a rebalance) would keep its row, renew its lease, and keep the partition's next owner waiting for as long as
+    /// it lives. The task completes after the first try.
     /// </summary>
-    public Task ReleaseAsync(PartitionId partition)
+    public Task ReleaseAsync(PartitionId partition) => ReleaseAsync(partition, ClaimOf(partition), retryAfter: null, askedAfter: null);
+
+    /// <param name="askedAfter">For a retry: how many acquisitions had been asked for when the first try was asked for.</param>
+    private Task ReleaseAsync(PartitionId partition, Claim claim, TimeSpan? retryAfter, long? askedAfter)
     {
-        var claim = ClaimOf(partition);
-        return claim.Enqueue(() =>
+        return claim.Enqueue(acquisitionsBefore =>
         {
+            // A retry must not run once an acquisition asked for after the first try has run: it may hold the row now
+            // (under the same lease id), and releasing it would let another node take a partition running here.
+            var firstAskedAfter = askedAfter ?? acquisitionsBefore;
+            if (askedAfter is not null && claim.Acquisitions != firstAskedAfter)
+            {
+                return true;
+            }
+
+            var failed = false;
             foreach (var node in claim.TakeAll())
             {
                 try
@@ -52,11 +68,20 @@ public sealed class PartitionClaims(IOwnershipStore store)
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     claim.MayHold(node);
+                    failed = true;
                 }
             }
 
+            if (failed)
+            {
+                var pause = retryAfter ?? FirstRetry;
+                _ = Task.Delay(pause).ContinueWith(
+                    _ => ReleaseAsync(partition, claim, TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxRetry.Ticks)), firstAskedAfter),
+                    CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+
             return true;
-        });
+        }, acquisition: false);
     }
 
     private Claim ClaimOf(PartitionId partition)
@@ -78,13 +103,33 @@ public sealed class PartitionClaims(IOwnershipStore store)
         private readonly Lock _gate = new();
         private readonly HashSet<string> _mayHold = [];
         private Task _tail = Task.CompletedTask;
+        private long _acquisitions;
 
-        public Task<T> Enqueue<T>(Func<T> call)
+        /// <summary>How many acquisitions have been asked for so far.</summary>
+        public long Acquisitions
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _acquisitions;
+                }
+            }
+        }
+
+        /// <param name="call">Given how many acquisitions had been asked for before this call was.</param>
+        public Task<T> Enqueue<T>(Func<long, T> call, bool acquisition)
         {
             lock (_gate)
             {
+                var before = _acquisitions;
+                if (acquisition)
+                {
+                    _acquisitions++;
+                }
+
                 // Runs whether the previous call failed or not; its failure belongs to its own caller.
-                var next = _tail.ContinueWith(_ => call(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+                var next = _tail.ContinueWith(_ => call(before), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
                 _tail = next;
                 return next;
             }
