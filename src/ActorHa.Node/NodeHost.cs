@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace ActorHa.Node;
@@ -65,6 +66,10 @@ public static class NodeHost
         // Per-request logs at Information would cost more than the request itself under load.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.AddSingleton(store);
+        // On SIGTERM the HTTP server stops first, then Akka leaves (hocon/actorha.conf: run-by-clr-shutdown-hook). A
+        // client still uploading must not hold that up for the default 30 s: an orchestrator's grace period (Docker's
+        // is 10 s) would kill the node before it left, and its partitions would fail over instead of being handed over.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddActorHaProblems();
         builder.Services.AddActorHaCluster(settings);
 

@@ -204,6 +204,14 @@ public sealed class PartitionActor : ReceivePersistentActor
         {
             // Rejections decided against committed state only: safe to answer now.
             Reply(replies);
+            if (_queued.Count > 0)
+            {
+                // The batch was bounded (TakeBatch) and wrote nothing (all copies answered from memory, say): what is
+                // still queued has no write in flight to wait for, so it goes now.
+                WriteQueued();
+                return;
+            }
+
             if (_stopRequested)
             {
                 // Reached from the end of a write during a hand-off (the queued copies were all answered from memory):

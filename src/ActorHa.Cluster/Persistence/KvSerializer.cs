@@ -49,6 +49,13 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     private const string ReplyBatchManifest = "fwd.replies";
     private const string PartitionsHereManifest = "fwd.here";
 
+    /// <summary>What a forwarded batch may carry: requests and replies, nothing that nests.</summary>
+    private static readonly HashSet<string> ItemManifests =
+    [
+        PutManifest, DeleteManifest, GetManifest, ListManifest, WrittenReply, DeletedReply, FoundReply, NotFoundReply,
+        MismatchReply, InvalidKeyReply, PageReply, UnavailableReply, IdempotencyConflictReply,
+    ];
+
     public static readonly IReadOnlyList<Type> BoundTypes =
     [
         typeof(Events.ValueWritten), typeof(Events.ValueDeleted), typeof(Events.WriteRefused), typeof(PartitionState),
@@ -117,7 +124,9 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
 
             return message;
         }
-        catch (Exception e) when (e is EndOfStreamException or ArgumentException or FormatException or InvalidCastException or DecoderFallbackException or OverflowException)
+        // IOException: BinaryReader's own complaints (a string length that decodes to a negative number), and
+        // EndOfStreamException (bytes missing) derives from it.
+        catch (Exception e) when (e is IOException or ArgumentException or FormatException or InvalidCastException or DecoderFallbackException or OverflowException)
         {
             throw new SerializationException($"{nameof(KvSerializer)}: {bytes.Length} bytes are not a valid '{manifest}': {e.Message}", e);
         }
@@ -257,13 +266,22 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
 
     private static List<T> ReadItems<T>(BinaryReader r, Func<long, object, T> create)
     {
+        // Only requests and replies travel in a batch, never another batch or a snapshot: refused here, before reading
+        // them, because a frame of batches nested in batches would otherwise recurse until the process's stack overflows
+        // (an exception nothing can catch), and 4 MiB of frame holds ~190,000 levels.
         // At least an id and a one-byte manifest length each.
         var count = ReadCount(r, sizeof(long) + 1);
         var items = new List<T>(count);
         for (var i = 0; i < count; i++)
         {
             var id = r.ReadInt64();
-            items.Add(create(id, Read(r, r.ReadString())));
+            var manifest = r.ReadString();
+            if (!ItemManifests.Contains(manifest))
+            {
+                throw new SerializationException($"{nameof(KvSerializer)}: a '{manifest}' cannot be an item of a batch.");
+            }
+
+            items.Add(create(id, Read(r, manifest)));
         }
 
         return items;

@@ -65,6 +65,31 @@ public sealed class PartitionJournalFaultSpecs(ITestOutputHelper output) : Akka.
         ExpectTerminated(partition, TimeSpan.FromSeconds(5));
     }
 
+    [Fact]
+    public async Task Writes_queued_behind_a_full_batch_of_copies_answered_from_memory_are_still_written()
+    {
+        // arrange: a slow journal, so that everything below queues while the first write is in flight
+        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, new AlwaysValid(), generation: 1));
+        partition.Tell(new Commands.Put("warm", Encoding.UTF8.GetBytes("up")));
+        ExpectMsg<Replies.Written>(TimeSpan.FromSeconds(10));
+        var journal = TestJournal.FromRef(Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null));
+        await journal.OnWrite.PassWithDelay(TimeSpan.FromMilliseconds(500));
+
+        // act: one write, a whole batch of copies of it (a client's retries after a stall), then a new write
+        var put = new Commands.Put("k", Encoding.UTF8.GetBytes("v"), RequestId: Guid.NewGuid());
+        partition.Tell(put);
+        for (var i = 0; i < PartitionActor.MaxBatchWrites; i++)
+        {
+            partition.Tell(put);
+        }
+
+        partition.Tell(new Commands.Put("other", Encoding.UTF8.GetBytes("new"), RequestId: Guid.NewGuid()));
+
+        // assert: the write and its copies get the one outcome, and the new write behind them is written too
+        Assert.All(ReceiveN(1 + PartitionActor.MaxBatchWrites, TimeSpan.FromSeconds(10)), reply => Assert.Equal(new Replies.Written("k", 1, Created: true), reply));
+        Assert.Equal(new Replies.Written("other", 1, Created: true), ExpectMsg<Replies.Written>(TimeSpan.FromSeconds(5)));
+    }
+
     [Theory]
     [InlineData(3, 70, 3)]
     [InlineData(2500, 70, PartitionActor.MaxBatchWrites)]

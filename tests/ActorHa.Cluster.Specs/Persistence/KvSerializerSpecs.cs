@@ -222,6 +222,10 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         { "fwd.batch", "01000000" + "0100000000000000" + "03787878" },
         // A key that is not UTF-8.
         { KvSerializer.DeletedManifest, "01FF" + "0400000000000000" + StoredTime + "00" },
+        // A key whose 7-bit length decodes to -1.
+        { "q.get", "FFFFFFFF0F" },
+        // A batch inside a batch: only requests and replies may be items.
+        { "fwd.batch", "01000000" + "0100000000000000" + "096677642E6261746368" + "00000000" },
     };
 
     [Theory]
@@ -237,6 +241,33 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
 
         Assert.IsType<System.Runtime.Serialization.SerializationException>(error);
         Assert.True(allocated < 1_000_000, $"reading {bytes.Length} damaged bytes allocated {allocated:N0} bytes");
+    }
+
+    [Fact]
+    public void A_remote_frame_of_batches_nested_150000_deep_is_refused_without_overflowing_the_stack()
+    {
+        // ~3.3 MB, under the 4 MiB frame: each level a batch of one item, itself a batch
+        var bytes = new MemoryStream();
+        using (var w = new BinaryWriter(bytes))
+        {
+            for (var i = 0; i < 150_000; i++)
+            {
+                w.Write(1);
+                w.Write((long)i);
+                w.Write("fwd.batch");
+            }
+
+            w.Write(0);
+        }
+
+        var serializer = new KvSerializer((Akka.Actor.ExtendedActorSystem)Sys);
+        Exception? error = null;
+        // A thread of its own: were the reader to recurse, the overflow would end the test process, not fail a test.
+        var reader = new Thread(() => error = Record.Exception(() => serializer.FromBinary(bytes.ToArray(), "fwd.batch")), maxStackSize: 256 * 1024);
+        reader.Start();
+        reader.Join();
+
+        Assert.IsType<System.Runtime.Serialization.SerializationException>(error);
     }
 
     [Fact]
