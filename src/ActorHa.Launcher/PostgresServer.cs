@@ -57,8 +57,10 @@ public sealed class PostgresServer : IDisposable
         return ConnectionString(name);
     }
 
-    private string ConnectionString(string database) =>
-        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Maximum Pool Size=20;Timeout=15";
+    private string ConnectionString(string database) => ConnectionString(Port, database);
+
+    private static string ConnectionString(int port, string database) =>
+        $"Host=127.0.0.1;Port={port};Username=postgres;Database={database};Maximum Pool Size=20;Timeout=15";
 
     /// <summary>A server of its own (most callers want <see cref="Shared"/>); dispose it to remove it.</summary>
     public static PostgresServer StartNew()
@@ -81,30 +83,52 @@ public sealed class PostgresServer : IDisposable
         }
 
         Run(asRoot, Path.Combine(bin, "initdb"), "-D", dataDir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8");
-        var port = FreePort();
-        var psi = Command(asRoot, Path.Combine(bin, "postgres"), "-D", dataDir, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "-k", dataDir, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=500", "-c", "synchronous_commit=on");
-        psi.RedirectStandardOutput = true;
-        psi.RedirectStandardError = true;
-        var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var server = new PostgresServer(process, bin, asRoot, dataDir, port);
 
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
+        // The port is free when picked but not reserved: another process (a busy machine churns through ephemeral
+        // ports) can take it before the postmaster binds it, and the postmaster then exits at once. Try another.
+        for (var attempt = 1; ; attempt++)
         {
-            try
+            var port = FreePort();
+            var psi = Command(asRoot, Path.Combine(bin, "postgres"), "-D", dataDir, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "-k", dataDir, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=500", "-c", "synchronous_commit=on");
+            psi.RedirectStandardOutput = true;
+            psi.RedirectStandardError = true;
+            var process = Process.Start(psi)!;
+            var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, e) =>
             {
-                using var connection = new NpgsqlConnection(server.ConnectionString("postgres"));
-                connection.Open();
-                return server;
-            }
-            catch (NpgsqlException) when (DateTime.UtcNow < deadline && !process.HasExited)
+                if (e.Data is { } line && output.Count < 50)
+                {
+                    output.Enqueue(line);
+                }
+            };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (true)
             {
-                Thread.Sleep(200);
+                try
+                {
+                    using var connection = new NpgsqlConnection(ConnectionString(port, "postgres"));
+                    connection.Open();
+                    return new PostgresServer(process, bin, asRoot, dataDir, port);
+                }
+                catch (NpgsqlException) when (DateTime.UtcNow < deadline && !process.HasExited)
+                {
+                    Thread.Sleep(200);
+                }
+                catch (NpgsqlException) when (process.HasExited && attempt < 3)
+                {
+                    break;
+                }
+                catch (NpgsqlException e)
+                {
+                    // Not started, so nothing else removes what was made for it.
+                    new PostgresServer(process, bin, asRoot, dataDir, port).Stop();
+                    throw new InvalidOperationException($"PostgreSQL did not start on port {port} (attempt {attempt}): {string.Join(" | ", output)}", e);
+                }
             }
         }
     }
