@@ -40,6 +40,23 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         Unwatch(actor);
     }
 
+    /// <summary>
+    /// Writes key00…key24 through a partition that snapshots every 10 events, waits until the snapshot at 20 has
+    /// replaced the one at 10 (older ones are deleted once a newer one is saved), and stops the partition.
+    /// </summary>
+    private void WriteTwentyFiveEventsWithASnapshotAtTwenty()
+    {
+        var partition = StartPartition(snapshotEvery: 10);
+        for (var i = 0; i < 25; i++)
+        {
+            partition.Tell(new Commands.Put($"key{i:D2}", V($"value{i}")));
+            ExpectMsg<Replies.Written>();
+        }
+
+        AwaitCondition(() => CountRows($"SELECT COUNT(*) FROM {SnapshotTable} WHERE sequence_nr = 20") == 1 && CountRows($"SELECT COUNT(*) FROM {SnapshotTable}") == 1, TimeSpan.FromSeconds(10));
+        StopAndWait(partition);
+    }
+
     [Fact]
     public void A_write_is_acknowledged_with_its_version_and_read_back()
     {
@@ -115,17 +132,8 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     [Fact]
     public void A_snapshot_is_saved_every_N_events_and_recovery_uses_it_plus_later_events()
     {
-        // arrange: snapshot every 10 events, 25 events written
-        var partition = StartPartition(snapshotEvery: 10);
-        for (var i = 0; i < 25; i++)
-        {
-            partition.Tell(new Commands.Put($"key{i:D2}", V($"value{i}")));
-            ExpectMsg<Replies.Written>();
-        }
-
-        // The snapshot at 20 replaces the one at 10 (older ones are deleted once a newer one is saved).
-        AwaitCondition(() => CountRows($"SELECT COUNT(*) FROM {SnapshotTable} WHERE sequence_nr = 20") == 1 && CountRows($"SELECT COUNT(*) FROM {SnapshotTable}") == 1, TimeSpan.FromSeconds(10));
-        StopAndWait(partition);
+        // arrange
+        WriteTwentyFiveEventsWithASnapshotAtTwenty();
         var snapshotSeqNr = CountRows($"SELECT MAX(sequence_nr) FROM {SnapshotTable}");
 
         // Remove the events the snapshot covers: recovery can only succeed through the snapshot.
@@ -149,15 +157,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     {
         // arrange: 25 events and one snapshot (at 20), then the snapshot made unreadable: written by a newer version
         // and left behind by a rollback, or damaged on disk
-        var partition = StartPartition(snapshotEvery: 10);
-        for (var i = 0; i < 25; i++)
-        {
-            partition.Tell(new Commands.Put($"key{i:D2}", V($"value{i}")));
-            ExpectMsg<Replies.Written>();
-        }
-
-        AwaitCondition(() => CountRows($"SELECT COUNT(*) FROM {SnapshotTable} WHERE sequence_nr = 20") == 1 && CountRows($"SELECT COUNT(*) FROM {SnapshotTable}") == 1, TimeSpan.FromSeconds(10));
-        StopAndWait(partition);
+        WriteTwentyFiveEventsWithASnapshotAtTwenty();
         ExecuteSql(damage == "damaged bytes"
             ? $"UPDATE {SnapshotTable} SET payload = payload || {(Settings.Store == StoreKind.Sqlite ? "X'FF'" : "'\\xff'::bytea")}"
             : $"UPDATE {SnapshotTable} SET manifest = 'kv.snapshot.v99'");

@@ -23,18 +23,26 @@ public sealed class PartitionJournalFaultSpecs(ITestOutputHelper output) : Akka.
 
     private static readonly PartitionId P = new(5);
 
+    private ITestJournal Journal => TestJournal.FromRef(Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null));
+
+    /// <summary>A partition (watched) that has recovered and written once.</summary>
+    private IActorRef StartAfterOneWrite()
+    {
+        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, new AlwaysValid(), generation: 1));
+        Watch(partition);
+        partition.Tell(new Commands.Put("warm", Encoding.UTF8.GetBytes("up")));
+        ExpectMsg<Replies.Written>(TimeSpan.FromSeconds(10));
+        return partition;
+    }
+
     [Fact]
     public async Task A_write_the_journal_rejects_is_answered_outcome_unknown_and_the_partition_stops_for_its_supervisor_to_restart_it()
     {
-        // arrange: a partition that has written once
-        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, new AlwaysValid(), generation: 1));
-        Watch(partition);
-        partition.Tell(new Commands.Put("k", Encoding.UTF8.GetBytes("one")));
-        ExpectMsg<Replies.Written>(TimeSpan.FromSeconds(10));
-        var journal = TestJournal.FromRef(Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null));
+        // arrange
+        var partition = StartAfterOneWrite();
 
         // act: the journal now rejects every write
-        await journal.OnWrite.Reject();
+        await Journal.OnWrite.Reject();
         partition.Tell(new Commands.Put("k", Encoding.UTF8.GetBytes("two")));
 
         // assert: an answer (not silence), that retrying is safe, and no incarnation left wedged behind the write
@@ -45,13 +53,9 @@ public sealed class PartitionJournalFaultSpecs(ITestOutputHelper output) : Akka.
     [Fact]
     public async Task A_partition_told_to_stop_after_a_slow_write_and_its_retried_copy_stops_once_both_are_answered()
     {
-        // arrange: a partition that has written once, then a journal whose commits are slow
-        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, new AlwaysValid(), generation: 1));
-        Watch(partition);
-        partition.Tell(new Commands.Put("warm", Encoding.UTF8.GetBytes("up")));
-        ExpectMsg<Replies.Written>(TimeSpan.FromSeconds(10));
-        var journal = TestJournal.FromRef(Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null));
-        await journal.OnWrite.PassWithDelay(TimeSpan.FromSeconds(1));
+        // arrange: a journal whose commits are slow
+        var partition = StartAfterOneWrite();
+        await Journal.OnWrite.PassWithDelay(TimeSpan.FromSeconds(1));
 
         // act: a write, the client's retry of it with the same request id while the first is in flight, then the hand-off
         var put = new Commands.Put("k", Encoding.UTF8.GetBytes("v"), RequestId: Guid.NewGuid());
@@ -69,11 +73,8 @@ public sealed class PartitionJournalFaultSpecs(ITestOutputHelper output) : Akka.
     public async Task Writes_queued_behind_a_full_batch_of_copies_answered_from_memory_are_still_written()
     {
         // arrange: a slow journal, so that everything below queues while the first write is in flight
-        var partition = Sys.ActorOf(PartitionActor.Props(P, 1000, new AlwaysValid(), generation: 1));
-        partition.Tell(new Commands.Put("warm", Encoding.UTF8.GetBytes("up")));
-        ExpectMsg<Replies.Written>(TimeSpan.FromSeconds(10));
-        var journal = TestJournal.FromRef(Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null));
-        await journal.OnWrite.PassWithDelay(TimeSpan.FromMilliseconds(500));
+        var partition = StartAfterOneWrite();
+        await Journal.OnWrite.PassWithDelay(TimeSpan.FromMilliseconds(500));
 
         // act: one write, a whole batch of copies of it (a client's retries after a stall), then a new write
         var put = new Commands.Put("k", Encoding.UTF8.GetBytes("v"), RequestId: Guid.NewGuid());
