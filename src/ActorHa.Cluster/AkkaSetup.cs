@@ -79,6 +79,7 @@ public static class AkkaSetup
                 .WithPartitions(settings, map)
                 .WithMembershipTracking(upSince, removals)
                 .WithCrashDetector()
+                .WithSplitBrainWatchdog()
                 .WithNodeExit();
         });
     }

@@ -33,4 +33,10 @@ public interface IOwnershipStore
 
     /// <summary>Ends a node lease at once (graceful leave): its partitions can move without waiting for expiry.</summary>
     void ReleaseNode(string node);
+
+    /// <summary>Records which cluster the node under lease <paramref name="node"/> is a member of (see <c>SplitBrainWatchdog</c>).</summary>
+    void ReportCluster(string node, string cluster);
+
+    /// <summary>Every live node lease, with the cluster its node last reported (null: none yet).</summary>
+    IReadOnlyList<(string Node, string? Cluster)> LiveNodes();
 }

@@ -25,6 +25,9 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
                 partition INTEGER PRIMARY KEY,
                 node TEXT NULL,
                 epoch BIGINT NOT NULL);
+            CREATE TABLE IF NOT EXISTS actorha_node_cluster (
+                node TEXT PRIMARY KEY,
+                cluster TEXT NOT NULL);
             """));
     }
 
@@ -136,6 +139,27 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
         // Alive a moment ago but expired by now: not taken on this attempt (it was not revoked); the caller retries
         // at once and revokes it then.
         return read.ExecuteScalar() is long remainingMs ? TimeSpan.FromMilliseconds(Math.Max(remainingMs, 0)) : null;
+    }
+
+    public void ReportCluster(string node, string cluster)
+    {
+        using var connection = Open();
+        Execute(connection, null, "INSERT INTO actorha_node_cluster (node, cluster) VALUES (@node, @cluster) ON CONFLICT (node) DO UPDATE SET cluster = excluded.cluster",
+            ("node", node), ("cluster", cluster));
+    }
+
+    public IReadOnlyList<(string Node, string? Cluster)> LiveNodes()
+    {
+        using var connection = Open();
+        using var read = new NpgsqlCommand($"SELECT l.node, c.cluster FROM actorha_node_lease l LEFT JOIN actorha_node_cluster c ON c.node = l.node WHERE l.expires_at > {Now}", connection);
+        using var reader = read.ExecuteReader();
+        var live = new List<(string, string?)>();
+        while (reader.Read())
+        {
+            live.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)));
+        }
+
+        return live;
     }
 
     private NpgsqlConnection Open()

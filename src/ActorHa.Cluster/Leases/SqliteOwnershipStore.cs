@@ -46,6 +46,9 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
                 partition INTEGER PRIMARY KEY,
                 node TEXT NULL,
                 epoch INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS actorha_node_cluster (
+                node TEXT PRIMARY KEY,
+                cluster TEXT NOT NULL);
             """);
     }
 
@@ -125,6 +128,28 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
     {
         using var connection = Open();
         Execute(connection, null, $"UPDATE actorha_node_lease SET expires_at = {Now} - 1 WHERE node = $node", ("$node", node));
+    }
+
+    public void ReportCluster(string node, string cluster)
+    {
+        using var connection = Open();
+        Execute(connection, null, "INSERT INTO actorha_node_cluster (node, cluster) VALUES ($node, $cluster) ON CONFLICT(node) DO UPDATE SET cluster = excluded.cluster",
+            ("$node", node), ("$cluster", cluster));
+    }
+
+    public IReadOnlyList<(string Node, string? Cluster)> LiveNodes()
+    {
+        using var connection = Open();
+        using var read = connection.CreateCommand();
+        read.CommandText = $"SELECT l.node, c.cluster FROM actorha_node_lease l LEFT JOIN actorha_node_cluster c ON c.node = l.node WHERE l.expires_at > {Now}";
+        using var reader = read.ExecuteReader();
+        var live = new List<(string, string?)>();
+        while (reader.Read())
+        {
+            live.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)));
+        }
+
+        return live;
     }
 
     private SqliteConnection Open()

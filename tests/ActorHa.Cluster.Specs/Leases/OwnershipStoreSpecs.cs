@@ -124,6 +124,27 @@ public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
+    public void Live_node_leases_are_listed_with_the_cluster_each_node_last_reported_and_expired_ones_are_not()
+    {
+        // arrange: three live nodes (one reported twice, one never), one whose lease has expired
+        Ownership.RenewNode("a", TimeSpan.FromSeconds(30));
+        Ownership.RenewNode("b", TimeSpan.FromSeconds(30));
+        Ownership.RenewNode("c", TimeSpan.FromSeconds(30));
+        Ownership.RenewNode("gone", TimeSpan.FromMilliseconds(50));
+        Ownership.ReportCluster("a", "cluster-x");
+        Ownership.ReportCluster("b", "cluster-y");
+        Ownership.ReportCluster("b", "cluster-x");
+        Ownership.ReportCluster("gone", "cluster-y");
+        Thread.Sleep(200);
+
+        // act
+        var live = Ownership.LiveNodes().Where(n => !n.Node.StartsWith("spec-node", StringComparison.Ordinal)).OrderBy(n => n.Node, StringComparer.Ordinal).ToList();
+
+        // assert
+        Assert.Equal([("a", "cluster-x"), ("b", "cluster-x"), ("c", (string?)null)], live);
+    }
+
+    [Fact]
     public void A_partition_whose_holder_lease_is_alive_cannot_be_taken()
     {
         Ownership.RenewNode("a", TimeSpan.FromSeconds(10));

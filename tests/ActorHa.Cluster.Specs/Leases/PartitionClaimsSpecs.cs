@@ -110,5 +110,9 @@ public sealed class PartitionClaimsSpecs(ITestOutputHelper output) : Persistence
         }
 
         public void ReleaseNode(string node) => inner.ReleaseNode(node);
+
+        public void ReportCluster(string node, string cluster) => inner.ReportCluster(node, cluster);
+
+        public IReadOnlyList<(string Node, string? Cluster)> LiveNodes() => inner.LiveNodes();
     }
 }

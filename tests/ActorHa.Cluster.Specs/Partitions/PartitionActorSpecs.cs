@@ -705,6 +705,10 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         }
 
         public void ReleaseNode(string node) => inner.ReleaseNode(node);
+
+        public void ReportCluster(string node, string cluster) => inner.ReportCluster(node, cluster);
+
+        public IReadOnlyList<(string Node, string? Cluster)> LiveNodes() => inner.LiveNodes();
     }
 
     private sealed class Fixed<T>(IActorRef actor) : Akka.Hosting.IRequiredActor<T>

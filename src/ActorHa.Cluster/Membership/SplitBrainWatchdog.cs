@@ -1,0 +1,133 @@
+using ActorHa.Cluster.Leases;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using Akka.Hosting;
+
+namespace ActorHa.Cluster.Membership;
+
+/// <summary>
+/// Ends a split brain that the split-brain resolver left behind. Under heavy overload (heartbeats stuck behind
+/// megabytes of values on the one remoting connection) members can take contradictory downing decisions and end up
+/// as separate clusters that each consider the others gone for good: seen as three one-member clusters, each ready,
+/// each serving only the partitions whose rows it happened to hold and answering the rest with 503, until restarted.
+/// The leases keep that safe, never two owners, but nothing in Akka ends it: a removed member is quarantined and
+/// never heard from again.
+/// <para>
+/// The store that fences the partitions is the witness. Every second, each Up member records which cluster it is in
+/// (the address of that cluster's oldest member) next to its node lease, and reads every live lease with its cluster.
+/// The cluster with the most live members wins (ties: the lowest cluster address). A member of any other cluster that
+/// still sees that for <see cref="Patience"/> shuts down as if downed (exit code 4), so that its supervisor restarts it
+/// and it joins the winning cluster through its seeds. Members in the middle of a change (a new oldest member, a node
+/// joining or leaving) disagree only for a gossip round or two, far less than the patience.
+/// </para>
+/// </summary>
+public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
+    private readonly IOwnershipStore _store;
+    private readonly NodeLease _lease;
+    private DateTime? _losingSince;
+    private bool _checking;
+
+    public SplitBrainWatchdog(IOwnershipStore store, NodeLease lease)
+    {
+        _store = store;
+        _lease = lease;
+        Receive<Tick>(_ => Check());
+        Receive<Observed>(OnObserved);
+        Receive<Status.Failure>(failure =>
+        {
+            // The store is unreachable: the node lease notices that on its own; nothing to judge here.
+            _checking = false;
+            _log.Debug("Split-brain watchdog: the store did not answer ({0})", failure.Cause.Message);
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(IOwnershipStore store, NodeLease lease) => Akka.Actor.Props.Create(() => new SplitBrainWatchdog(store, lease));
+
+    /// <summary>The cluster that should survive among the live nodes: most members, then the lowest address; null if none reported.</summary>
+    public static string? Winner(IEnumerable<(string Node, string? Cluster)> live) =>
+        live.Where(n => n.Cluster is not null)
+            .GroupBy(n => n.Cluster!, StringComparer.Ordinal)
+            .OrderByDescending(g => g.Count())
+            .ThenBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => g.Key)
+            .FirstOrDefault();
+
+    protected override void PreStart() => Timers.StartPeriodicTimer(Tick.Instance, Tick.Instance, Interval);
+
+    private void Check()
+    {
+        if (_checking || !_lease.IsValid || _cluster.SelfMember.Status != MemberStatus.Up)
+        {
+            return;
+        }
+
+        var oldest = _cluster.State.Members.Where(m => m.Status == MemberStatus.Up).Aggregate((Member?)null, (a, m) => a is null || m.IsOlderThan(a) ? m : a);
+        if (oldest is null)
+        {
+            return;
+        }
+
+        var mine = oldest.Address.ToString();
+        var node = _lease.Current.NodeId;
+        var store = _store;
+        _checking = true;
+        Task.Run(() =>
+        {
+            store.ReportCluster(node, mine);
+            return new Observed(mine, store.LiveNodes());
+        }).PipeTo(Self);
+    }
+
+    private void OnObserved(Observed observed)
+    {
+        _checking = false;
+        var winner = Winner(observed.Live);
+        if (winner is null || winner == observed.Mine)
+        {
+            if (_losingSince is not null)
+            {
+                _log.Info("Split-brain watchdog: this node's cluster is the one that survives again");
+            }
+
+            _losingSince = null;
+            return;
+        }
+
+        var members = observed.Live.Count(n => n.Cluster == observed.Mine);
+        var theirs = observed.Live.Count(n => n.Cluster == winner);
+        _losingSince ??= DateTime.UtcNow;
+        if (DateTime.UtcNow - _losingSince < Patience)
+        {
+            _log.Warning("Split-brain watchdog: another cluster shares this store: {0} with {1} live member(s), against this node's {2} with {3}", winner, theirs, observed.Mine, members);
+            return;
+        }
+
+        _log.Error("Split-brain watchdog: for {0:0} s another cluster ({1}, {2} live member(s)) has outnumbered this node's ({3}, {4}) in the store: shutting down so that this node restarts and joins it",
+            Patience.TotalSeconds, winner, theirs, observed.Mine, members);
+        CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClusterDowningReason.Instance);
+        Timers.CancelAll();
+    }
+
+    private sealed record Tick
+    {
+        public static readonly Tick Instance = new();
+    }
+
+    private sealed record Observed(string Mine, IReadOnlyList<(string Node, string? Cluster)> Live);
+}
+
+public static class SplitBrainWatchdogSetup
+{
+    public static AkkaConfigurationBuilder WithSplitBrainWatchdog(this AkkaConfigurationBuilder builder) =>
+        builder.WithActors((system, _, resolver) =>
+            system.ActorOf(SplitBrainWatchdog.Props(resolver.GetService<IOwnershipStore>(), resolver.GetService<NodeLease>()), "split-brain-watchdog"));
+}
