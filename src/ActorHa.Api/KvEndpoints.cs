@@ -36,7 +36,7 @@ public static class KvEndpoints
     /// <summary>The key the client addressed, as a link it can follow: the same escaping as ActorHaClient.KeyPath.</summary>
     public static string Location(string key) => "/v1/kv/" + Keys.Escape(key);
 
-    private static async Task<IResult> PutAsync(HttpRequest request, PartitionClient partitions, ActorHaSettings settings, CancellationToken ct)
+    private static async Task<IResult> PutAsync(HttpRequest request, PartitionClient partitions, ActorHaSettings settings, Admission admission, CancellationToken ct)
     {
         if (KeyOf(request, out var key) is { } invalidKey)
         {
@@ -53,22 +53,37 @@ public static class KvEndpoints
             return Problems.InvalidRequest(idError);
         }
 
-        var value = await ReadBodyAsync(request, settings.MaxValueBytes, ct);
-        if (value is null)
+        // Reserved before the body is read: a declared length over the limit is refused by ReadBodyAsync, and a
+        // chunked body may be as large as the limit.
+        var reserved = request.ContentLength is { } length && length <= settings.MaxValueBytes ? Math.Max(length, 1) : settings.MaxValueBytes;
+        if (!admission.TryReserveWrite(reserved))
         {
-            return Problems.ValueTooLarge(settings.MaxValueBytes);
+            return Problems.Overloaded($"this node is taking in {settings.MaxInFlightWriteBytes / (1024 * 1024)} MiB of values already (MaxInFlightWriteBytes)");
         }
 
-        return await partitions.AskAsync(new Commands.Put(key, value, expected, requestId), ct) switch
+        try
         {
-            Replies.Written w => WithETag(w.Version, w.Created
-                ? Results.Created(Location(w.Key), new KeyVersionResponse(w.Key, w.Version))
-                : Results.Ok(new KeyVersionResponse(w.Key, w.Version))),
-            var other => Failure(key, other),
-        };
+            var value = await ReadBodyAsync(request, settings.MaxValueBytes, ct);
+            if (value is null)
+            {
+                return Problems.ValueTooLarge(settings.MaxValueBytes);
+            }
+
+            return await partitions.AskAsync(new Commands.Put(key, value, expected, requestId), ct) switch
+            {
+                Replies.Written w => WithETag(w.Version, w.Created
+                    ? Results.Created(Location(w.Key), new KeyVersionResponse(w.Key, w.Version))
+                    : Results.Ok(new KeyVersionResponse(w.Key, w.Version))),
+                var other => Failure(key, other),
+            };
+        }
+        finally
+        {
+            admission.ReleaseWrite(reserved);
+        }
     }
 
-    private static Task<IResult> GetOrListAsync(HttpRequest request, PartitionClient partitions, CancellationToken ct)
+    private static Task<IResult> GetOrListAsync(HttpRequest request, PartitionClient partitions, Admission admission, CancellationToken ct)
     {
         if (!RequestKey.TryRead(request, out var key, out var problem))
         {
@@ -76,7 +91,7 @@ public static class KvEndpoints
         }
 
         return key.Length == 0
-            ? ListAsync(partitions, request.Query["prefix"], request.Query["limit"], request.Query["after"], ct)
+            ? ListAsync(partitions, admission, request.Query["prefix"], request.Query["limit"], request.Query["after"], ct)
             : GetAsync(key, partitions, ct);
     }
 
@@ -124,7 +139,7 @@ public static class KvEndpoints
         : Keys.Validate(key) is { } invalid ? Problems.InvalidKey(invalid)
         : null;
 
-    private static async Task<IResult> ListAsync(PartitionClient partitions, string? prefix, string? limit, string? after, CancellationToken ct)
+    private static async Task<IResult> ListAsync(PartitionClient partitions, Admission admission, string? prefix, string? limit, string? after, CancellationToken ct)
     {
         var take = DefaultListLimit;
         if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out take) || take is < 1 or > MaxListLimit))
@@ -132,14 +147,26 @@ public static class KvEndpoints
             return Problems.InvalidRequest($"limit must be an integer between 1 and {MaxListLimit}.");
         }
 
-        // One key more than the page: only if it exists is there a next page to point to.
-        return await partitions.ListAsync(prefix ?? "", string.IsNullOrEmpty(after) ? null : after, take + 1, ct) switch
+        if (!admission.TryEnterList())
         {
-            Replies.KeyPage page => Results.Ok(new KeyListResponse(
-                page.Keys.Take(take).Select(k => new KeyVersionResponse(k.Key, k.Version)).ToList(),
-                page.Keys.Count > take ? page.Keys[take - 1].Key : null)),
-            var other => Failure("", other),
-        };
+            return Problems.Overloaded("this node is running as many key listings as it takes at once (MaxConcurrentLists)");
+        }
+
+        try
+        {
+            // One key more than the page: only if it exists is there a next page to point to.
+            return await partitions.ListAsync(prefix ?? "", string.IsNullOrEmpty(after) ? null : after, take + 1, ct) switch
+            {
+                Replies.KeyPage page => Results.Ok(new KeyListResponse(
+                    page.Keys.Take(take).Select(k => new KeyVersionResponse(k.Key, k.Version)).ToList(),
+                    page.Keys.Count > take ? page.Keys[take - 1].Key : null)),
+                var other => Failure("", other),
+            };
+        }
+        finally
+        {
+            admission.ExitList();
+        }
     }
 
     private static IResult Failure(string key, IPartitionReply reply) => reply switch

@@ -20,6 +20,7 @@ public static class Problems
     public const string NoSuchRouteType = "urn:actorha:problem:no-such-route";
     public const string MethodNotAllowedType = "urn:actorha:problem:method-not-allowed";
     public const string InternalErrorType = "urn:actorha:problem:internal-error";
+    public const string OverloadedType = "urn:actorha:problem:overloaded";
 
     /// <summary>
     /// The type of a problem the framework raised without one: a status code page (no route, wrong method) or
@@ -70,6 +71,12 @@ public static class Problems
         Results.Problem(title: "Partition unavailable", detail: $"{u.Reason}. Retry later; a write's outcome is unknown until read back.",
             statusCode: StatusCodes.Status503ServiceUnavailable, type: UnavailableType),
         u.RetryAfter);
+
+    /// <summary>Turned away before anything was read or sent: nothing was applied, and the same request may be sent again.</summary>
+    public static IResult Overloaded(string detail) => new RetryAfterResult(
+        Results.Problem(title: "Node overloaded", detail: $"{detail}. Nothing was applied; retry later or on another node.",
+            statusCode: StatusCodes.Status503ServiceUnavailable, type: OverloadedType),
+        TimeSpan.FromSeconds(1));
 
     /// <summary>Adds Retry-After (whole seconds, at least 1) to an inner result.</summary>
     private sealed class RetryAfterResult(IResult inner, TimeSpan retryAfter) : IResult

@@ -74,6 +74,15 @@ public sealed partial class ActorHaSettings
     /// <summary>Largest value accepted, in bytes. ACTORHA__MAXVALUEBYTES.</summary>
     public int MaxValueBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Bytes of values a node takes in at once (bodies of PUTs in progress, counted from their Content-Length, or
+    /// MaxValueBytes when unknown); a PUT beyond it is answered 503 before its body is read. ACTORHA__MAXINFLIGHTWRITEBYTES.
+    /// </summary>
+    public long MaxInFlightWriteBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>Key listings a node runs at once (each asks every partition); one more is answered 503. ACTORHA__MAXCONCURRENTLISTS.</summary>
+    public int MaxConcurrentLists { get; set; } = 16;
+
     /// <summary>Directory of the HOCON files (failure detector, SBR, sharding timings). ACTORHA__HOCONDIR.</summary>
     public string? HoconDir { get; set; }
 
@@ -184,6 +193,16 @@ public sealed partial class ActorHaSettings
         if (MaxValueBytes < 1)
         {
             problems.Add("ActorHa:MaxValueBytes must be positive.");
+        }
+
+        if (MaxInFlightWriteBytes < MaxValueBytes)
+        {
+            problems.Add($"ActorHa:MaxInFlightWriteBytes ({MaxInFlightWriteBytes}) must be at least ActorHa:MaxValueBytes ({MaxValueBytes}), or no value that large could be written.");
+        }
+
+        if (MaxConcurrentLists is < 1 or > 100_000)
+        {
+            problems.Add($"ActorHa:MaxConcurrentLists must be between 1 and 100000, not {MaxConcurrentLists}.");
         }
 
         if (!Uri.TryCreate(HttpUrl, UriKind.Absolute, out var http) || (http.Scheme != Uri.UriSchemeHttp && http.Scheme != Uri.UriSchemeHttps))

@@ -71,6 +71,7 @@ public static class NodeHost
         // is 10 s) would kill the node before it left, and its partitions would fail over instead of being handed over.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddActorHaProblems();
+        builder.Services.AddSingleton<Admission>();
         builder.Services.AddActorHaCluster(settings);
 
         var app = builder.Build();
