@@ -1,3 +1,4 @@
+using System.Data.Common;
 using ActorHa.Domain;
 
 namespace ActorHa.Cluster.Leases;
@@ -39,4 +40,21 @@ public interface IOwnershipStore
 
     /// <summary>Every live node lease, with the cluster its node last reported (null: none yet).</summary>
     IReadOnlyList<(string Node, string? Cluster)> LiveNodes();
+}
+
+/// <summary><see cref="IOwnershipStore.LiveNodes"/> on either store: the same query, with the store's own "now" in milliseconds.</summary>
+internal static class LiveNodeRows
+{
+    public static IReadOnlyList<(string Node, string? Cluster)> Read(DbCommand command, string now)
+    {
+        command.CommandText = $"SELECT l.node, c.cluster FROM actorha_node_lease l LEFT JOIN actorha_node_cluster c ON c.node = l.node WHERE l.expires_at > {now}";
+        using var reader = command.ExecuteReader();
+        var live = new List<(string, string?)>();
+        while (reader.Read())
+        {
+            live.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)));
+        }
+
+        return live;
+    }
 }

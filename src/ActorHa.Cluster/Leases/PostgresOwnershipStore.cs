@@ -151,15 +151,8 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
     public IReadOnlyList<(string Node, string? Cluster)> LiveNodes()
     {
         using var connection = Open();
-        using var read = new NpgsqlCommand($"SELECT l.node, c.cluster FROM actorha_node_lease l LEFT JOIN actorha_node_cluster c ON c.node = l.node WHERE l.expires_at > {Now}", connection);
-        using var reader = read.ExecuteReader();
-        var live = new List<(string, string?)>();
-        while (reader.Read())
-        {
-            live.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)));
-        }
-
-        return live;
+        using var read = connection.CreateCommand();
+        return LiveNodeRows.Read(read, Now);
     }
 
     private NpgsqlConnection Open()

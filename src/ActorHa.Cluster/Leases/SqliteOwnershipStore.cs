@@ -141,15 +141,7 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
     {
         using var connection = Open();
         using var read = connection.CreateCommand();
-        read.CommandText = $"SELECT l.node, c.cluster FROM actorha_node_lease l LEFT JOIN actorha_node_cluster c ON c.node = l.node WHERE l.expires_at > {Now}";
-        using var reader = read.ExecuteReader();
-        var live = new List<(string, string?)>();
-        while (reader.Read())
-        {
-            live.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)));
-        }
-
-        return live;
+        return LiveNodeRows.Read(read, Now);
     }
 
     private SqliteConnection Open()

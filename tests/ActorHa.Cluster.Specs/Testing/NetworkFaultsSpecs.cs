@@ -21,9 +21,22 @@ public sealed class NetworkFaultsSpecs(ITestOutputHelper output) : Akka.TestKit.
     [Fact]
     public async Task A_fault_command_after_remoting_has_shut_down_fails_as_remoting_unavailable_not_as_an_unexpected_error()
     {
-        // arrange: a cut that works while remoting runs
+        // arrange: a cut that works while remoting runs. Right after the actor system starts, remoting's throttler has
+        // been seen to send its first acknowledgement to dead letters (a fresh-clone CI run on a busy machine): the
+        // first command timed out. That start-up race is not what this spec is about, so the arrangement tries again.
         var faults = Faults();
-        await faults.BlackholeAsync("127.0.0.1", 1);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await faults.BlackholeAsync("127.0.0.1", 1);
+                break;
+            }
+            catch (RemotingUnavailableException) when (attempt < 3)
+            {
+            }
+        }
+
         Assert.Equal(["127.0.0.1:1"], faults.Blackholed);
 
         // act: remoting stops, as on a node that was just downed
