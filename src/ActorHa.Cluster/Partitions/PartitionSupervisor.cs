@@ -205,6 +205,18 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         }
     }
 
+    // A restart (nothing here throws today, but a restart would be the default for a failing entity) stops the child
+    // without waiting for it: releasing then, as PostStop does, could hand the row to another node while the old child
+    // still finishes a message. The new incarnation acquires the row again as its own instead.
+    protected override void PreRestart(Exception reason, object message)
+    {
+        foreach (var child in Context.GetChildren())
+        {
+            Context.Unwatch(child);
+            Context.Stop(child);
+        }
+    }
+
     private void Buffer(IPartitionMessage message)
     {
         if (_buffer.Count >= MaxBuffered)
