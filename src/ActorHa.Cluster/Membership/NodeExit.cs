@@ -11,19 +11,20 @@ namespace ActorHa.Cluster.Membership;
 /// </summary>
 public sealed class NodeExit
 {
-    private ActorSystem? _system;
+    // Looked up once: ShuttingDown is read on every request (PartitionClient), and the extension lookup is a dictionary hit.
+    private CoordinatedShutdown? _shutdown;
 
     /// <summary>True when the cluster downed this node (split-brain resolver, or removed while unreachable).</summary>
-    public bool WasDowned => _system is { } system && CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason;
+    public bool WasDowned => _shutdown?.ShutdownReason is CoordinatedShutdown.ClusterDowningReason;
 
     /// <summary>
     /// True once the actor system has begun to shut down, for whatever reason (downed, left, the host stopping): this
     /// node's partitions are moving away and its remoting is about to close, so a request that has not been sent
     /// anywhere yet should be answered at once and go to another node, not wait here for its timeout.
     /// </summary>
-    public bool ShuttingDown => _system is { } system && CoordinatedShutdown.Get(system).ShutdownReason is not null;
+    public bool ShuttingDown => _shutdown?.ShutdownReason is not null;
 
-    internal void Attach(ActorSystem system) => _system = system;
+    internal void Attach(ActorSystem system) => _shutdown = CoordinatedShutdown.Get(system);
 }
 
 public static class NodeExitSetup
