@@ -6,7 +6,7 @@ namespace ActorHa.Cluster.Specs.Persistence;
 public sealed class PostgresServerSpecs
 {
     [Fact]
-    public void A_throw_away_server_stops_with_every_one_of_its_processes_and_leaves_no_data_directory_behind()
+    public void A_throw_away_server_keeps_its_shared_memory_in_its_data_directory_and_stops_with_every_one_of_its_processes_leaving_nothing_behind()
     {
         // arrange: a server of its own, and its postmaster with the children it runs
         var server = PostgresServer.StartNew();
@@ -14,6 +14,8 @@ public sealed class PostgresServerSpecs
         var postmaster = int.Parse(File.ReadLines(Path.Combine(dataDir, "postmaster.pid")).First(), System.Globalization.CultureInfo.InvariantCulture);
         var family = ChildrenOf(postmaster).Append(postmaster).ToList();
         Assert.True(family.Count > 1, "the postmaster should be running its background processes");
+        var sharedMemory = File.ReadAllText($"/proc/{postmaster}/maps");
+        Assert.DoesNotContain("/dev/shm/", sharedMemory, StringComparison.Ordinal); // there it would outlive an immediate stop
 
         // act
         server.Dispose();
