@@ -234,9 +234,14 @@ public sealed class PostgresServer : IDisposable
                 var pidFile = Path.Combine(dir, "postmaster.pid");
                 if (File.Exists(pidFile))
                 {
-                    if (int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
-                        && Directory.Exists($"/proc/{pid}"))
+                    // A standalone backend (initdb's bootstrap and single-user runs) writes its PID negated. Reading
+                    // only plain numbers took initdb's directory for a dead server's and deleted it under initdb: the
+                    // shared server of a test run failed to start that way, and with it every spec on PostgreSQL.
+                    var line = File.ReadLines(pidFile).FirstOrDefault();
+                    if (!int.TryParse(line, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                        || pid == int.MinValue || Directory.Exists($"/proc/{Math.Abs(pid)}"))
                     {
+                        // Alive, or a lock file being written: not ours to judge.
                         continue;
                     }
                 }

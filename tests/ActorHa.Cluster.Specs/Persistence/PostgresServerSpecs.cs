@@ -26,7 +26,7 @@ public sealed class PostgresServerSpecs
     }
 
     [Fact]
-    public void Starting_a_server_removes_data_directories_whose_postmaster_is_gone_and_keeps_one_whose_postmaster_runs()
+    public void Starting_a_server_removes_data_directories_whose_postmaster_is_gone_and_keeps_those_whose_postmaster_or_initdb_runs()
     {
         // arrange: what a killed test host leaves behind (its postmaster's pid, now dead), and a directory in use
         using var finished = System.Diagnostics.Process.Start("true")!;
@@ -34,6 +34,7 @@ public sealed class PostgresServerSpecs
         var stale = FakeDataDir(finished.Id);
         var shutDown = FakeDataDir(postmasterPid: null);
         var inUse = FakeDataDir(Environment.ProcessId);
+        var initdbAtWork = FakeDataDir(-Environment.ProcessId); // a standalone backend's lock file holds its PID negated
 
         // act
         PostgresServer.RemoveStaleDataDirectories();
@@ -42,7 +43,9 @@ public sealed class PostgresServerSpecs
         Assert.False(Directory.Exists(stale), "a directory whose postmaster is gone should be removed");
         Assert.False(Directory.Exists(shutDown), "a directory whose server was shut down should be removed");
         Assert.True(Directory.Exists(inUse), "a directory whose postmaster runs must be kept");
+        Assert.True(Directory.Exists(initdbAtWork), "a directory whose standalone backend (initdb) runs must be kept");
         Directory.Delete(inUse, recursive: true);
+        Directory.Delete(initdbAtWork, recursive: true);
     }
 
     /// <param name="postmasterPid">null: a server that was shut down (postmaster.opts left, postmaster.pid removed).</param>
