@@ -64,8 +64,9 @@ public sealed class PostgresServer : IDisposable
 
     /// <summary>
     /// The shared server's start, tried afresh (new data directory, new port) after a failure: <see cref="Lazy{T}"/>
-    /// remembers a failed start for the rest of the process, so one transient failure would fail every spec on
-    /// PostgreSQL in that test run (a CI run lost 40 specs of one project that way, with no other fault).
+    /// remembers a failed start for the rest of the process, so one failed start fails every spec on PostgreSQL in that
+    /// test run (a CI run lost the 40 of one project when a concurrent start deleted initdb's directory; see
+    /// <see cref="RemoveStaleDataDirectories"/>).
     /// </summary>
     private static PostgresServer StartShared()
     {
