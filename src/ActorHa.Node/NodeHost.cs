@@ -85,6 +85,11 @@ public static class NodeHost
 
         app.Logger.LogInformation("ActorHa node {Host}:{Port} (HTTP {Http}), {Partitions} partitions, store {Store} at {Location} ({Durability})",
             settings.EffectivePublicHost, settings.Port, settings.HttpUrl, store.PartitionCount, store.Kind, store.Location, store.Durability);
+        if (store.DurabilityWarning is { } warning)
+        {
+            app.Logger.LogWarning("Store {Store} at {Location}: {Warning}", store.Kind, store.Location, warning);
+        }
+
         return app;
     }
 

@@ -67,6 +67,7 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
     private string _baseId = "";
     private volatile bool _stopped;
     private Thread? _thread;
+    private long _lapsedAt;
 
     public NodeLease(IOwnershipStore store, LeaseSettings settings, ILogger<NodeLease> logger)
     {
@@ -166,6 +167,7 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
                 break;
             }
 
+            NoteLapse();
             try
             {
                 if (!Renew())
@@ -183,6 +185,27 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
                 // Validity lapses by itself if this keeps failing; nothing unsafe happens meanwhile.
                 _logger.LogWarning("Renewing node lease {Node} failed: {Error}", NodeId, e.Message);
             }
+        }
+    }
+
+    /// <summary>
+    /// Says once when the lease stops being current, and once when it is current again: in between every request for a
+    /// partition here is answered 503, and a store that hangs (frozen, failing over) would otherwise leave the log
+    /// silent until its calls return.
+    /// </summary>
+    private void NoteLapse()
+    {
+        var valid = IsValid;
+        if (!valid && _lapsedAt == 0 && !_stopped)
+        {
+            _lapsedAt = Stopwatch.GetTimestamp();
+            _logger.LogWarning("Node lease {Node} is not current: the store has not confirmed a renewal for {Ms:0} ms (unreachable or slow?). Partitions on this node answer 503, and /healthz/ready does too, until a renewal succeeds.",
+                NodeId, _lastSentAt == 0 ? 0 : Stopwatch.GetElapsedTime(_lastSentAt).TotalMilliseconds);
+        }
+        else if (valid && _lapsedAt != 0)
+        {
+            _logger.LogInformation("Node lease {Node} is current again after {Ms:0} ms", NodeId, Stopwatch.GetElapsedTime(_lapsedAt).TotalMilliseconds);
+            _lapsedAt = 0;
         }
     }
 

@@ -14,6 +14,9 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
 {
     private const string Now = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
+    // Only the renew thread renews.
+    private (TimeSpan Ttl, string ConnectionString)? _renew;
+
     public void Initialize()
     {
         using var connection = Open();
@@ -33,7 +36,7 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
 
     public bool RenewNode(string node, TimeSpan ttl)
     {
-        using var connection = Open();
+        using var connection = Open(RenewConnectionString(ttl));
         using var tx = connection.BeginTransaction();
         var ms = (long)ttl.TotalMilliseconds;
         Execute(connection, tx, $"INSERT INTO actorha_node_lease (node, expires_at) VALUES (@node, {Now} + @ttl) ON CONFLICT (node) DO NOTHING",
@@ -155,11 +158,37 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
         return LiveNodeRows.Read(read, Now);
     }
 
-    private NpgsqlConnection Open()
+    private NpgsqlConnection Open() => Open(connectionString);
+
+    private static NpgsqlConnection Open(string connectionString)
     {
         var connection = new NpgsqlConnection(connectionString);
         connection.Open();
         return connection;
+    }
+
+    /// <summary>
+    /// Renewals give up after about a lease's TTL (at least 1 s, Npgsql's unit) to connect and as long to run: a renewal that
+    /// takes longer has no use (validity counts from when it was sent), and with the defaults a frozen or failing-over
+    /// database held the renew thread for 30 s in one call, so the node could not even log that its lease had lapsed.
+    /// The different options also give renewals a connection pool of their own, apart from the journal's.
+    /// </summary>
+    private string RenewConnectionString(TimeSpan ttl)
+    {
+        if (_renew is { } cached && cached.Ttl == ttl)
+        {
+            return cached.ConnectionString;
+        }
+
+        var seconds = (int)Math.Clamp(Math.Ceiling(ttl.TotalSeconds), 1, 15);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            Timeout = seconds,
+            CommandTimeout = seconds,
+            CancellationTimeout = 1000,
+        };
+        _renew = (ttl, builder.ConnectionString);
+        return builder.ConnectionString;
     }
 
     private static int Execute(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, params (string Name, object Value)[] parameters)

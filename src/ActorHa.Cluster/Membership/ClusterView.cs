@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Persistence;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
@@ -17,7 +18,7 @@ public sealed record PartitionView(int Partition, string? Owner, string? OwnerHt
 public sealed record ClusterSnapshot(string Self, string? Leader, IReadOnlyList<MemberView> Members, IReadOnlyList<PartitionView> Partitions);
 
 /// <summary>A read model of the cluster for the API: membership from Akka.Cluster, partition owners from sharding.</summary>
-public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince, PersistenceWarmup warmup, NodeExit exit)
+public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince, PersistenceWarmup warmup, NodeExit exit, NodeLease lease)
 {
     private static readonly TimeSpan StatsTimeout = TimeSpan.FromSeconds(3);
 
@@ -72,7 +73,11 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
         return new ClusterSnapshot(Cluster.SelfAddress.ToString(), state.Leader?.ToString(), members, partitions);
     }
 
-    /// <summary>Ready = this member is Up and the coordinator knows our shard region (it can host and route partitions).</summary>
+    /// <summary>
+    /// Ready = this member is Up, its lease in the store is current, and the coordinator knows our shard region (it can
+    /// host and route partitions). Without a current lease every partition here answers 503 (the store is unreachable or
+    /// too slow to confirm a renewal), so a load balancer should send requests elsewhere.
+    /// </summary>
     public async Task<(bool Ready, string Reason)> ReadinessAsync(CancellationToken cancellationToken = default)
     {
         if (exit.ShuttingDown)
@@ -83,6 +88,11 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
         if (!SelfIsUp)
         {
             return (false, $"member status is {Cluster.SelfMember.Status}");
+        }
+
+        if (!lease.IsValid)
+        {
+            return (false, "this node's lease in the store is not current (store unreachable or slow?); its partitions answer 503 until a renewal succeeds");
         }
 
         if (!warmup.IsDone)

@@ -107,7 +107,7 @@ public static class ClusterMetadataStore
     private static string OneLine(Exception e)
     {
         var message = e.Message;
-        if (e.InnerException is { } inner && !message.Contains(inner.Message, StringComparison.Ordinal))
+        if (e.InnerException is { } inner && !message.Contains(inner.Message.TrimEnd('.'), StringComparison.Ordinal))
         {
             message = $"{message.TrimEnd('.')}: {inner.Message}";
         }
@@ -142,7 +142,11 @@ public static class ClusterMetadataStore
             throw new PartitionCountMismatchException(stored, settings.Partitions);
         }
 
-        return new StoreInfo("postgres", $"{builder.Host}:{builder.Port}/{builder.Database}", $"synchronous_commit={synchronousCommit}", stored);
+        // "local", "remote_write", "on" and "remote_apply" all flush the commit to this server's WAL before it is acknowledged.
+        var warning = string.Equals(synchronousCommit, "off", StringComparison.OrdinalIgnoreCase)
+            ? "the database runs with synchronous_commit=off: PostgreSQL acknowledges a commit before it is on disk, so a write ActorHa acknowledged can be lost if PostgreSQL or its host crashes; set synchronous_commit=on for the database or role"
+            : null;
+        return new StoreInfo("postgres", $"{builder.Host}:{builder.Port}/{builder.Database}", $"synchronous_commit={synchronousCommit}", stored, warning);
     }
 
     private static string Scalar(SqliteConnection connection, string sql)
@@ -162,4 +166,5 @@ public static class ClusterMetadataStore
     };
 }
 
-public sealed record StoreInfo(string Kind, string Location, string Durability, int PartitionCount);
+/// <param name="DurabilityWarning">Set when the store may lose a write after acknowledging it.</param>
+public sealed record StoreInfo(string Kind, string Location, string Durability, int PartitionCount, string? DurabilityWarning = null);

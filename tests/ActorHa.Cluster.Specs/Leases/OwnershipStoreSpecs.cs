@@ -90,6 +90,33 @@ public sealed class PostgresOwnershipStoreSpecs(ITestOutputHelper output) : Owne
     }
 
     [Fact]
+    public async Task A_renewal_the_database_does_not_answer_gives_up_after_about_a_ttl_instead_of_holding_the_renew_thread()
+    {
+        // arrange: a's lease row is locked by a transaction that keeps running (a hung database, to the renewal)
+        Ownership.RenewNode("a", TimeSpan.FromSeconds(30));
+        await using var other = (NpgsqlConnection)OpenConnection();
+        await using var tx = await other.BeginTransactionAsync();
+        await using (var lockRow = new NpgsqlCommand("SELECT node FROM actorha_node_lease WHERE node = 'a' FOR UPDATE", other, tx))
+        {
+            await lockRow.ExecuteScalarAsync();
+        }
+
+        await using var busy = new NpgsqlCommand("SELECT pg_sleep(15)", other, tx);
+        var holding = busy.ExecuteNonQueryAsync();
+
+        // act
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var renewal = await Record.ExceptionAsync(() => Task.Run(() => Ownership.RenewNode("a", TimeSpan.FromSeconds(1))).WaitAsync(TimeSpan.FromSeconds(14)));
+
+        // assert: it failed (so the renew loop goes on, and can log that the lease lapsed) within a few seconds
+        Assert.NotNull(renewal);
+        Assert.IsNotType<TimeoutException>(renewal);
+        Assert.InRange(started.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+        busy.Cancel();
+        await Record.ExceptionAsync(() => holding);
+    }
+
+    [Fact]
     public void A_takeover_revokes_the_expired_lease_so_its_holder_can_never_renew_it()
     {
         Ownership.RenewNode("a", TimeSpan.FromMilliseconds(300));
