@@ -198,7 +198,8 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
         var valid = IsValid;
         if (!valid && _lapsedAt == 0 && !_stopped)
         {
-            _lapsedAt = Stopwatch.GetTimestamp();
+            // Counted from when validity ended, not from when this loop got to notice it.
+            _lapsedAt = Math.Max(1, Interlocked.Read(ref _validUntil));
             _logger.LogWarning("Node lease {Node} is not current: the store has not confirmed a renewal for {Ms:0} ms (unreachable or slow?). Partitions on this node answer 503, and /healthz/ready does too, until a renewal succeeds.",
                 NodeId, _lastSentAt == 0 ? 0 : Stopwatch.GetElapsedTime(_lastSentAt).TotalMilliseconds);
         }
