@@ -191,12 +191,12 @@ public sealed class LocalCluster : IAsyncDisposable
         psi.Environment["Logging__LogLevel__Default"] = "Information";
         psi.Environment["DOTNET_gcServer"] = "0";
 
-        var log = new StreamWriter(new FileStream(node.LogFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
-        log.WriteLine($"==== {DateTimeOffset.UtcNow:O} starting {node.Name} ====");
+        var log = new NodeLog(node.LogFile);
+        log.Append($"==== {DateTimeOffset.UtcNow:O} starting {node.Name} ====");
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
-        process.OutputDataReceived += (_, e) => Append(log, e.Data);
-        process.ErrorDataReceived += (_, e) => Append(log, e.Data);
-        process.Exited += (_, _) => Append(log, $"==== {DateTimeOffset.UtcNow:O} {node.Name} exited ====");
+        process.OutputDataReceived += (_, e) => log.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => log.Append(e.Data);
+        process.Exited += (_, _) => log.Append($"==== {DateTimeOffset.UtcNow:O} {node.Name} exited ====");
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -419,22 +419,46 @@ public sealed class LocalCluster : IAsyncDisposable
         }
     }
 
-    private static void Append(StreamWriter log, string? line)
+    /// <summary>
+    /// A node's log file. A line that cannot be written is dropped: the log usually sits on the disk of the store, and
+    /// when that disk filled up, the launcher's write failed on the process's output thread and took the launcher down,
+    /// leaving its nodes running with nobody to log them, report their exit or stop them.
+    /// </summary>
+    private sealed class NodeLog(string path)
     {
-        if (line is null)
-        {
-            return;
-        }
+        private readonly StreamWriter _writer = new(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+        private bool _failing;
 
-        lock (log)
+        public void Append(string? line)
         {
-            try
+            if (line is null)
             {
-                log.WriteLine(line);
+                return;
             }
-            catch (ObjectDisposedException)
+
+            lock (_writer)
             {
-                // The launcher is shutting down; the node's last lines are not worth a crash.
+                try
+                {
+                    _writer.WriteLine(line);
+                    if (_failing)
+                    {
+                        _failing = false;
+                        Console.Error.WriteLine($"actorha: writing {path} works again");
+                    }
+                }
+                catch (IOException e)
+                {
+                    if (!_failing)
+                    {
+                        _failing = true;
+                        Console.Error.WriteLine($"actorha: cannot write {path} ({e.Message}); the node keeps running, its lines are dropped until writing works again");
+                    }
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The launcher is shutting down; the node's last lines are not worth a crash.
+                }
             }
         }
     }

@@ -153,6 +153,57 @@ public sealed class ConfigurationSpecs
         }
     }
 
+    [Fact]
+    public async Task Up_keeps_supervising_its_nodes_when_their_log_cannot_be_written()
+    {
+        // arrange: node1's log is /dev/full, which refuses every write with "no space left", as a full disk does
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-config-spec", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(dataDir, "logs"));
+        File.CreateSymbolicLink(Path.Combine(dataDir, "logs", "node1.log"), "/dev/full");
+        using var up = new Process { StartInfo = UpProcess(dataDir, nodes: 1) };
+        var stdout = new System.Text.StringBuilder();
+        var stderr = new System.Text.StringBuilder();
+        up.OutputDataReceived += (_, e) => { lock (stdout) { stdout.AppendLine(e.Data); } };
+        up.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };
+        string Out() { lock (stdout) { return stdout.ToString(); } }
+        string Err() { lock (stderr) { return stderr.ToString(); } }
+        try
+        {
+            // act: up starts the node, whose every log line fails to be written
+            up.Start();
+            up.BeginOutputReadLine();
+            up.BeginErrorReadLine();
+            var ready = DateTime.UtcNow.AddSeconds(90);
+            while (!Out().Contains("Press Ctrl+C", StringComparison.Ordinal) && !up.HasExited && DateTime.UtcNow < ready)
+            {
+                await Task.Delay(200);
+            }
+
+            // assert: the cluster came up, up said once that the log fails, and up still supervises the node: it reports
+            // the node's exit and then exits itself, as it does with a writable log
+            Assert.False(up.HasExited, $"up exited: {Out()}{Err()}");
+            var row = Out().Split('\n').FirstOrDefault(l => l.StartsWith("node1 ", StringComparison.Ordinal));
+            Assert.True(row is not null, $"up never listed its node: {Out()}{Err()}");
+            Assert.Contains(": 1 member Up, 32 partitions owned.", Out());
+            Assert.Single(Err().Split('\n'), l => l.StartsWith($"actorha: cannot write {Path.Combine(dataDir, "logs", "node1.log")}", StringComparison.Ordinal));
+            var pid = int.Parse(row.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+            Signals.Send(pid, Signals.SigKill);
+            Assert.True(up.WaitForExit(TimeSpan.FromSeconds(30)), $"up kept running with no node: {Out()}");
+            up.WaitForExit();
+            Assert.Equal(1, up.ExitCode);
+            Assert.Contains("node1 exited (code 137); no node is left.", Out());
+        }
+        finally
+        {
+            if (!up.HasExited)
+            {
+                up.Kill(entireProcessTree: true);
+            }
+
+            TryDelete(dataDir);
+        }
+    }
+
     private static ProcessStartInfo UpProcess(string dataDir, int nodes)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
