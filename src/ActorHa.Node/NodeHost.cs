@@ -55,6 +55,7 @@ public static class NodeHost
         // grows only slowly and every recovery waits for a thread. Start with enough threads instead.
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
+        RemotingPort.EnsureFree(settings.Host, settings.Port);
         var store = ClusterMetadataStore.Prepare(settings);
 
         builder.WebHost.UseUrls(settings.HttpUrl);

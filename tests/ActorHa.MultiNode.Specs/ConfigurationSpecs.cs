@@ -82,6 +82,46 @@ public sealed class ConfigurationSpecs
     }
 
     [Fact]
+    public async Task A_node_whose_lease_file_cannot_be_opened_stops_with_one_line_naming_it_and_exit_code_5()
+    {
+        // arrange: the journal's folder is fine, but where the lease file goes there is a directory
+        var dir = Path.Combine(Path.GetTempPath(), "actorha-config-spec", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(dir, "actorha.leases.db"));
+        try
+        {
+            // act
+            var (exitCode, _, stderr) = await RunToExitAsync(new Dictionary<string, string> { ["ACTORHA__CONNECTIONSTRING"] = $"Data Source={dir}/actorha.db" }, []);
+
+            // assert
+            Assert.True(exitCode == 5, $"exit {exitCode}: {stderr}");
+            Assert.StartsWith($"actorha node: cannot take this node's lease in the lease file {dir}/actorha.leases.db: SQLite Error 14", OneLine(stderr));
+        }
+        finally
+        {
+            TryDelete(dir);
+        }
+    }
+
+    [Fact]
+    public async Task A_node_given_an_akka_port_another_process_listens_on_refuses_with_one_line_and_exit_code_2_instead_of_sharing_it()
+    {
+        // arrange: a listener as Akka's transport makes one (.NET's ReuseAddress: SO_REUSEADDR and, on Linux, SO_REUSEPORT),
+        // so the port could be shared with it
+        var port = Ports.FindFreeRange(1);
+        using var running = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        running.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+        running.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+        running.Listen();
+
+        // act
+        var (exitCode, _, stderr) = await RunToExitAsync(new Dictionary<string, string>(), ["--port", port.ToString(CultureInfo.InvariantCulture), "--http", $"http://127.0.0.1:{Ports.FindFreeRange(1)}"]);
+
+        // assert
+        Assert.True(exitCode == 2, $"exit {exitCode}: {stderr}");
+        Assert.Equal($"actorha node: cannot listen: the Akka remoting port 127.0.0.1:{port} (ActorHa:Port) is already in use by another process (another node still running?)", OneLine(stderr));
+    }
+
+    [Fact]
     public async Task Up_refuses_an_invalid_node_setting_in_one_line_with_exit_code_2_before_any_node_starts()
     {
         // arrange

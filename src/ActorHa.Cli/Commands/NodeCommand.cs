@@ -92,6 +92,11 @@ public static class NodeCommand
             await Console.Error.WriteLineAsync($"actorha node: {e.Message}");
             return ExitStoreUnavailable;
         }
+        catch (PortInUseException e)
+        {
+            await Console.Error.WriteLineAsync($"actorha node: cannot listen: {e.Message}");
+            return ExitConfigurationError;
+        }
 
         try
         {
@@ -111,5 +116,21 @@ public static class NodeCommand
             await Console.Error.WriteLineAsync($"actorha node: cannot listen: {e.Message}");
             return ExitConfigurationError;
         }
+        catch (Exception e) when (StoreFailure(e) is { } store)
+        {
+            // The store opened for the metadata check, then failed as the cluster started (the lease file unreadable,
+            // the disk full when the node takes its lease): one line and code 5, not the host's stack trace.
+            await Console.Error.WriteLineAsync(store is StoreUnavailableException
+                ? $"actorha node: {store.Message.ReplaceLineEndings(" ")}"
+                : $"actorha node: the store failed while the node started: {store.Message.ReplaceLineEndings(" ")}");
+            return ExitStoreUnavailable;
+        }
     }
+
+    private static Exception? StoreFailure(Exception e) => e switch
+    {
+        StoreUnavailableException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException => e,
+        AggregateException aggregate => aggregate.InnerExceptions.Select(StoreFailure).FirstOrDefault(x => x is not null),
+        _ => e.InnerException is { } inner ? StoreFailure(inner) : null,
+    };
 }

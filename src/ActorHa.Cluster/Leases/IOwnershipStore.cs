@@ -17,6 +17,9 @@ public sealed record AcquireResult(bool Acquired, long Epoch, string? Holder, Ti
 /// </summary>
 public interface IOwnershipStore
 {
+    /// <summary>Where the leases live, for messages: a file, or a database's host, port and name.</summary>
+    string Location => "the ownership store";
+
     /// <summary>Creates the tables when missing.</summary>
     void Initialize();
 

@@ -105,9 +105,20 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
     public void Start(string nodeId)
     {
         _baseId = nodeId;
-        _store.Initialize();
-        NextGeneration();
-        if (!Renew())
+        bool taken;
+        try
+        {
+            _store.Initialize();
+            NextGeneration();
+            taken = Renew();
+        }
+        catch (System.Data.Common.DbException e)
+        {
+            // Said in one line by `actorha node` (exit code 5), naming the file or database, not as the host's stack trace.
+            throw new Persistence.StoreUnavailableException($"cannot take this node's lease in {_store.Location}: {e.Message}", e);
+        }
+
+        if (!taken)
         {
             throw new InvalidOperationException($"The node lease {NodeId} could not be taken.");
         }

@@ -17,6 +17,15 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
     // Only the renew thread renews.
     private (TimeSpan Ttl, string ConnectionString)? _renew;
 
+    public string Location
+    {
+        get
+        {
+            var builder = new NpgsqlConnectionStringBuilder(connectionString);
+            return $"the postgres store at {builder.Host}:{builder.Port}/{builder.Database}";
+        }
+    }
+
     public void Initialize()
     {
         using var connection = Open();

@@ -33,6 +33,8 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
         return new SqliteOwnershipStore(new SqliteConnectionStringBuilder(journalConnectionString) { DataSource = leases }.ToString());
     }
 
+    public string Location => $"the lease file {new SqliteConnectionStringBuilder(connectionString).DataSource}";
+
     public void Initialize()
     {
         using var connection = Open();
