@@ -103,6 +103,65 @@ public sealed class ConfigurationSpecs
     }
 
     [Fact]
+    public async Task A_node_on_a_damaged_store_stops_with_one_line_saying_so_and_exit_code_5_instead_of_reporting_ready()
+    {
+        // arrange: a store a node wrote to and left cleanly, then the journal's and snapshot store's pages overwritten
+        // (what a truncated copy or a bad disk leaves); the partition-count record is intact, so the store still opens
+        var dir = Path.Combine(Path.GetTempPath(), "actorha-config-spec", Guid.NewGuid().ToString("N"));
+        var env = new Dictionary<string, string> { ["ACTORHA__CONNECTIONSTRING"] = $"Data Source={dir}/actorha.db" };
+        try
+        {
+            Directory.CreateDirectory(dir);
+            var http = Ports.FindFreeRange(1);
+            Assert.True(await ListensAsync(env, ["--http", $"http://127.0.0.1:{http}"], http, ready: true));
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            DamageAllTablesBut("actorha_meta", Path.Combine(dir, "actorha.db"));
+
+            // act
+            var (exitCode, _, stderr) = await RunToExitAsync(env, []);
+
+            // assert
+            Assert.True(exitCode == 5, $"exit {exitCode}: {stderr}");
+            Assert.StartsWith("actorha node: the store is damaged and this node cannot use it: SQLite Error 11: 'database disk image is malformed'.", OneLine(stderr));
+        }
+        finally
+        {
+            TryDelete(dir);
+        }
+    }
+
+    private static void DamageAllTablesBut(string keep, string file)
+    {
+        int pageSize;
+        List<long> roots;
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;";
+            command.ExecuteNonQuery();
+            command.CommandText = "PRAGMA page_size";
+            pageSize = Convert.ToInt32(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+            command.CommandText = $"SELECT rootpage FROM sqlite_master WHERE rootpage > 0 AND tbl_name <> '{keep}'";
+            using var reader = command.ExecuteReader();
+            roots = [];
+            while (reader.Read())
+            {
+                roots.Add(reader.GetInt64(0));
+            }
+        }
+
+        Assert.NotEmpty(roots);
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.Write);
+        var garbage = Enumerable.Repeat((byte)0xA5, pageSize).ToArray();
+        foreach (var root in roots)
+        {
+            stream.Seek((root - 1) * pageSize, SeekOrigin.Begin);
+            stream.Write(garbage);
+        }
+    }
+
+    [Fact]
     public async Task A_node_given_an_akka_port_another_process_listens_on_refuses_with_one_line_and_exit_code_2_instead_of_sharing_it()
     {
         // arrange: a listener as Akka's transport makes one (.NET's ReuseAddress: SO_REUSEADDR and, on Linux, SO_REUSEPORT),
@@ -286,7 +345,8 @@ public sealed class ConfigurationSpecs
         Assert.True(await ListensAsync(env, ["--http", $"http://127.0.0.1:{fromFlag}"], fromFlag));
     }
 
-    private static async Task<bool> ListensAsync(IReadOnlyDictionary<string, string> env, string[] flags, int port)
+    /// <param name="ready">Wait for /healthz/ready instead of /healthz/live.</param>
+    private static async Task<bool> ListensAsync(IReadOnlyDictionary<string, string> env, string[] flags, int port, bool ready = false)
     {
         using var process = Start(env, flags, out var dataDir);
         // Drain the node's log so a full pipe never blocks it.
@@ -302,7 +362,7 @@ public sealed class ConfigurationSpecs
             {
                 try
                 {
-                    using var live = await http.GetAsync($"http://127.0.0.1:{port}/healthz/live");
+                    using var live = await http.GetAsync($"http://127.0.0.1:{port}/healthz/{(ready ? "ready" : "live")}");
                     if (live.IsSuccessStatusCode)
                     {
                         return true;
@@ -331,7 +391,12 @@ public sealed class ConfigurationSpecs
         using var process = Start(env, flags, out var dataDir);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "the node did not stop");
+        if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("the node did not stop");
+        }
+
         TryDelete(dataDir);
         return (process.ExitCode, await stdout, await stderr);
     }

@@ -102,7 +102,14 @@ public static class NodeCommand
         {
             // Resolved now: RunAsync disposes the host and its services when it returns.
             var exit = app.Services.GetRequiredService<NodeExit>();
+            var warmup = app.Services.GetRequiredService<PersistenceWarmup>();
             await app.RunAsync();
+            if (warmup.Damage is { } damage)
+            {
+                await Console.Error.WriteLineAsync($"actorha node: the store is damaged and this node cannot use it: {damage.ReplaceLineEndings(" ")} Restore it from a backup (docs/production.md).");
+                return ExitStoreUnavailable;
+            }
+
             if (exit.WasDowned)
             {
                 await Console.Error.WriteLineAsync("actorha node: this node was downed by the cluster (split-brain resolver, or removed while unreachable) and shut down; start it again to rejoin.");

@@ -19,7 +19,30 @@ public sealed class PersistenceWarmup
 
     public bool IsDone => _done.Task.IsCompleted;
 
+    /// <summary>Set when the warm-up found the store damaged (the node then shuts down): what to tell the operator.</summary>
+    public string? Damage { get; private set; }
+
     internal void MarkDone() => _done.TrySetResult();
+
+    internal void MarkDamaged(string damage) => Damage = damage;
+}
+
+/// <summary>Errors that say the store's files or pages are damaged: retrying cannot help, restoring a backup can.</summary>
+public static class StoreDamage
+{
+    private const int SqliteCorrupt = 11;
+    private const int SqliteNotADatabase = 26;
+
+    /// <summary>The driver's message when <paramref name="error"/> (or an error inside it) reports damage; null otherwise.</summary>
+    public static string? Describe(Exception? error) => error switch
+    {
+        null => null,
+        Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: SqliteCorrupt or SqliteNotADatabase } sqlite => sqlite.Message,
+        // data_corrupted, index_corrupted
+        Npgsql.PostgresException { SqlState: "XX001" or "XX002" } postgres => postgres.Message,
+        AggregateException aggregate => aggregate.InnerExceptions.Select(Describe).FirstOrDefault(d => d is not null),
+        _ => Describe(error.InnerException),
+    };
 }
 
 /// <summary>A throw-away persistent actor, one id per node address: recovers, writes one event, deletes it, stops.</summary>
@@ -58,6 +81,16 @@ public sealed class PersistenceWarmupActor : ReceivePersistentActor
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
+        if (StoreDamage.Describe(reason) is { } damage)
+        {
+            // A damaged store (found: a truncated or overwritten SQLite file) fails every partition's recovery for ever,
+            // while the node would report ready: stop, saying so in one line (actorha node exits with code 5).
+            _log.Error(reason, "The store is damaged ({0}); shutting this node down", damage);
+            _warmup.MarkDamaged(damage);
+            CoordinatedShutdown.Get(Context.System).Run(StoreDamagedReason.Instance);
+            return;
+        }
+
         _log.Warning(reason, "Persistence warm-up recovery failed; continuing");
         _warmup.MarkDone();
     }
@@ -67,6 +100,19 @@ public sealed class PersistenceWarmupActor : ReceivePersistentActor
         _warmup.MarkDone();
         Context.Stop(Self);
     }
+}
+
+/// <summary>Why a node shut down when its warm-up found the store damaged.</summary>
+public sealed class StoreDamagedReason : CoordinatedShutdown.Reason
+{
+    public static readonly StoreDamagedReason Instance = new();
+
+    private StoreDamagedReason()
+    {
+    }
+
+    // Akka's own exit code is not used (exit-clr is off); `actorha node` returns 5 for this.
+    public override int ExitCode => 5;
 }
 
 public static class PersistenceWarmupSetup
