@@ -253,6 +253,83 @@ public sealed class ConfigurationSpecs
     }
 
     [Fact]
+    public async Task Up_starts_a_node_the_cluster_downed_again_and_it_rejoins()
+    {
+        // arrange: three nodes
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-config-spec", Guid.NewGuid().ToString("N"));
+        using var up = new Process { StartInfo = UpProcess(dataDir, nodes: 3) };
+        var stdout = new System.Text.StringBuilder();
+        up.OutputDataReceived += (_, e) => { lock (stdout) { stdout.AppendLine(e.Data); } };
+        up.ErrorDataReceived += (_, e) => { lock (stdout) { stdout.AppendLine(e.Data); } };
+        string Out() { lock (stdout) { return stdout.ToString(); } }
+        try
+        {
+            up.Start();
+            up.BeginOutputReadLine();
+            up.BeginErrorReadLine();
+            var ready = DateTime.UtcNow.AddSeconds(120);
+            while (!Out().Contains("Press Ctrl+C", StringComparison.Ordinal) && !up.HasExited && DateTime.UtcNow < ready)
+            {
+                await Task.Delay(200);
+            }
+
+            string[] Row(string node) => Out().Split('\n').First(l => l.StartsWith(node + " ", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(Out().Contains("Press Ctrl+C", StringComparison.Ordinal), Out());
+            var node3 = int.Parse(Row("node3")[1], CultureInfo.InvariantCulture);
+            var node1 = new ActorHa.Client.ActorHaClient(new HttpClient { BaseAddress = new Uri(Row("node1")[2] + "/") });
+
+            // act: freeze node3 until the others have downed it, then thaw it: it finds itself removed and exits with code 4
+            Signals.Send(node3, Signals.SigStop);
+            var downed = DateTime.UtcNow.AddSeconds(60);
+            while (await UpMembersAsync(node1) != 2 && DateTime.UtcNow < downed)
+            {
+                await Task.Delay(200);
+            }
+
+            Signals.Send(node3, Signals.SigCont);
+
+            // assert: up says so and starts it again, and the cluster has three members Up again
+            var rejoined = DateTime.UtcNow.AddSeconds(90);
+            while (DateTime.UtcNow < rejoined && !(Out().Contains("node3 was downed by the cluster (exit code 4); starting it again to rejoin.", StringComparison.Ordinal)
+                                                   && await UpMembersAsync(node1) == 3))
+            {
+                await Task.Delay(250);
+            }
+
+            Assert.Contains("node3 was downed by the cluster (exit code 4); starting it again to rejoin.", Out());
+            Assert.Equal(3, await UpMembersAsync(node1));
+            Assert.False(up.HasExited, Out());
+        }
+        finally
+        {
+            if (!up.HasExited)
+            {
+                Signals.Send(up.Id, Signals.SigTerm);
+                if (!up.WaitForExit(TimeSpan.FromSeconds(30)))
+                {
+                    up.Kill(entireProcessTree: true);
+                }
+            }
+
+            TryDelete(dataDir);
+        }
+    }
+
+    private static async Task<int> UpMembersAsync(ActorHa.Client.ActorHaClient client)
+    {
+        try
+        {
+            using var cluster = await client.ClusterAsync();
+            return cluster.RootElement.GetProperty("members").EnumerateArray()
+                .Count(m => m.GetProperty("status").GetString() == "Up" && m.GetProperty("reachable").GetBoolean());
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return 0;
+        }
+    }
+
+    [Fact]
     public async Task Up_keeps_supervising_its_nodes_when_their_log_cannot_be_written()
     {
         // arrange: node1's log is /dev/full, which refuses every write with "no space left", as a full disk does

@@ -147,8 +147,18 @@ public static class UpCommand
             var running = cluster.Nodes.Count(n => n.IsRunning);
             foreach (var dead in cluster.Nodes.Where(n => n.Process is { HasExited: true } && reported.Add(n.Index)).ToList())
             {
+                if (dead.Process!.ExitCode == NodeCommand.ExitDowned && running > 0)
+                {
+                    // What a supervisor (compose's restart policy, systemd) does: a downed node only needs starting again to
+                    // rejoin. A false downing (a busy machine, a long GC) would otherwise shrink the demo cluster for good.
+                    Console.WriteLine($"{dead.Name} was downed by the cluster (exit code 4); starting it again to rejoin. See {dead.LogFile}.");
+                    cluster.Start(dead.Index);
+                    reported.Remove(dead.Index);
+                    continue;
+                }
+
                 var others = running == 0 ? "no node is left" : $"{Plural(running, "node")} keep{(running == 1 ? "s" : "")} serving";
-                Console.WriteLine($"{dead.Name} exited (code {dead.Process!.ExitCode}); {others}. See {dead.LogFile}.");
+                Console.WriteLine($"{dead.Name} exited (code {dead.Process.ExitCode}); {others}. See {dead.LogFile}.");
             }
 
             if (running == 0)
