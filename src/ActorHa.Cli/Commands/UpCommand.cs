@@ -177,7 +177,8 @@ public static class UpCommand
             }
         }
 
-        Console.WriteLine("Stopping nodes (each leaves the cluster gracefully)...");
+        Console.WriteLine("Stopping nodes (each leaves the cluster gracefully, one at a time)...");
+        await cluster.StopOneByOneAsync(TimeSpan.FromSeconds(10));
         return 0;
 
         static string Plural(int n, string noun) => $"{n} {noun}{(n == 1 ? "" : "s")}";
