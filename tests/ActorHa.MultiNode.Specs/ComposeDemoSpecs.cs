@@ -150,7 +150,9 @@ public sealed class ComposeDemoSpecs(ITestOutputHelper output)
             var text = await stdout + await stderr;
             if (process.ExitCode != 0)
             {
-                throw new InvalidOperationException($"docker-compose {string.Join(' ', args)} failed ({process.ExitCode}): {text}");
+                // The engine's error comes last, after the whole build log: say it first, where a CI summary shows it.
+                var errors = string.Join(" | ", text.Split('\n').Where(l => l.Contains("ERROR", StringComparison.Ordinal) || l.Contains("Error:", StringComparison.Ordinal)).Select(l => l.Trim()));
+                throw new InvalidOperationException($"docker-compose {string.Join(' ', args)} failed ({process.ExitCode}): {errors}\n{text}");
             }
 
             return text;
