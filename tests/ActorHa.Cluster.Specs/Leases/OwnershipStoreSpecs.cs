@@ -101,17 +101,18 @@ public sealed class PostgresOwnershipStoreSpecs(ITestOutputHelper output) : Owne
             await lockRow.ExecuteScalarAsync();
         }
 
-        await using var busy = new NpgsqlCommand("SELECT pg_sleep(15)", other, tx);
+        await using var busy = new NpgsqlCommand("SELECT pg_sleep(30)", other, tx);
         var holding = busy.ExecuteNonQueryAsync();
 
         // act
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var renewal = await Record.ExceptionAsync(() => Task.Run(() => Ownership.RenewNode("a", TimeSpan.FromSeconds(1))).WaitAsync(TimeSpan.FromSeconds(14)));
+        var renewal = await Record.ExceptionAsync(() => Task.Run(() => Ownership.RenewNode("a", TimeSpan.FromSeconds(1))).WaitAsync(TimeSpan.FromSeconds(20)));
 
-        // assert: it failed (so the renew loop goes on, and can log that the lease lapsed) within a few seconds
+        // assert: it failed (so the renew loop goes on, and can log that the lease lapsed) within a few seconds (about
+        // 2 s here: 1 s for the command, 1 s to cancel it), not when the lock was let go 30 s later
         Assert.NotNull(renewal);
         Assert.IsNotType<TimeoutException>(renewal);
-        Assert.InRange(started.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+        Assert.InRange(started.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(8));
         busy.Cancel();
         await Record.ExceptionAsync(() => holding);
     }
