@@ -48,5 +48,9 @@ public static class RemotingPort
         {
             throw new PortInUseException($"the Akka remoting port {host}:{port} (ActorHa:Port) is already in use by another process (another node still running?)");
         }
+        catch (SocketException)
+        {
+            // Not an address of this host, say: Akka's own bind fails on it and names it.
+        }
     }
 }
