@@ -24,6 +24,9 @@ public abstract class NodeFixture : IAsyncLifetime
 
     public HttpClient Http { get; private set; } = null!;
 
+    /// <summary>The node's services, for arrangements HTTP cannot make deterministic.</summary>
+    public IServiceProvider Services => _app!.Services;
+
     public async Task InitializeAsync()
     {
         var ports = Ports.FindFreeRange(2);
