@@ -90,6 +90,14 @@ public sealed partial class ActorHaSettings
     public string? AkkaProfile { get; set; }
 
     /// <summary>
+    /// Ends (SIGKILL) the process of a member the cluster downed while it was stopped (SIGSTOP, Ctrl+Z) on this host,
+    /// once its node lease has expired: a stopped process can hold a shared SQLite file's write lock, and every node's
+    /// writes would wait for it. Members on other hosts or in other containers are never touched (see
+    /// Fencing/FenceWatch). ACTORHA__FENCEDOWNEDPROCESSES.
+    /// </summary>
+    public bool FenceDownedProcesses { get; set; } = true;
+
+    /// <summary>
     /// Test clusters only: routes remoting through Akka.Remote's throttler adapter and exposes /v1/faults, so a
     /// harness can cut the network between two nodes. Off in production. ACTORHA__FAULTINJECTION.
     /// </summary>

@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Fencing;
 using ActorHa.Cluster.Forwarding;
 using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
@@ -69,7 +70,7 @@ public static class AkkaSetup
                 })
                 .WithClustering(new ClusterOptions
                 {
-                    Roles = [PartitionsSetup.Role, HttpAddresses.HoconRoleFor(settings)],
+                    Roles = [PartitionsSetup.Role, HttpAddresses.HoconRoleFor(settings), .. ProcessIdentity.Current is { } self ? [self.HoconRole] : Array.Empty<string>()],
                     MinimumNumberOfMembers = settings.MinMembers,
                     SeedNodes = seeds.Select(s => $"{settings.RemotingProtocol}://{settings.ClusterName}@{s}").ToArray(),
                 })
@@ -80,6 +81,7 @@ public static class AkkaSetup
                 .WithMembershipTracking(upSince, removals)
                 .WithCrashDetector()
                 .WithSplitBrainWatchdog()
+                .WithDownedMemberFence(settings)
                 .WithNodeExit();
         });
     }

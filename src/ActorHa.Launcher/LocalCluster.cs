@@ -210,8 +210,17 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>SIGSTOP: the process freezes (a long GC pause, a stalled VM), holding its sockets open.</summary>
     public void Freeze(int index) => Signal(index, Signals.SigStop, waitForExit: false);
 
-    /// <summary>SIGCONT after <see cref="Freeze"/>.</summary>
-    public void Thaw(int index) => Signal(index, Signals.SigCont, waitForExit: false);
+    /// <summary>
+    /// SIGCONT after <see cref="Freeze"/>. Nothing to do when the process has exited meanwhile: a survivor ends a node
+    /// that stays stopped after the cluster downed it (the nodes' fence, on by default).
+    /// </summary>
+    public void Thaw(int index)
+    {
+        if (this[index].Process is { HasExited: false } process)
+        {
+            Signals.Send(process.Id, Signals.SigCont);
+        }
+    }
 
     /// <summary>SIGTERM: the node runs its coordinated shutdown, hands off its partitions and leaves.</summary>
     public async Task StopAsync(int index, TimeSpan timeout)

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Globalization;
 using ActorHa.Cluster;
+using ActorHa.Cluster.Fencing;
 using ActorHa.Cluster.Persistence;
 using ActorHa.Domain;
 using ActorHa.Launcher;
@@ -18,6 +19,9 @@ public static class UpCommand
 
     // A day: CancellationTokenSource.CancelAfter takes at most int.MaxValue milliseconds (24.8 days).
     private const int MaxReadySeconds = 86_400;
+
+    /// <summary>What .NET reports for a child that SIGKILL ended: 128 + 9, as a shell does.</summary>
+    private const int KilledExitCode = 137;
 
     public static Command Create()
     {
@@ -142,6 +146,7 @@ public static class UpCommand
         Console.WriteLine("Press Ctrl+C to stop the cluster.");
 
         var reported = new HashSet<int>();
+        var seenStopped = new HashSet<int>();
         while (!stop.IsCancellationRequested)
         {
             var running = cluster.Nodes.Count(n => n.IsRunning);
@@ -157,8 +162,31 @@ public static class UpCommand
                     continue;
                 }
 
+                if (dead.Process.ExitCode == KilledExitCode && seenStopped.Contains(dead.Index) && running > 0)
+                {
+                    // Stopped, then SIGKILL: the survivors' fence ends a downed node that stays stopped, so that it cannot
+                    // hold the store's write lock. It was downed as surely as one that exits with 4 and rejoins the same way.
+                    Console.WriteLine($"{dead.Name} was stopped, downed by the cluster and then ended by a survivor (exit code {KilledExitCode}); starting it again to rejoin. See {dead.LogFile}.");
+                    seenStopped.Remove(dead.Index);
+                    cluster.Start(dead.Index);
+                    reported.Remove(dead.Index);
+                    continue;
+                }
+
                 var others = running == 0 ? "no node is left" : $"{Plural(running, "node")} keep{(running == 1 ? "s" : "")} serving";
                 Console.WriteLine($"{dead.Name} exited (code {dead.Process.ExitCode}); {others}. See {dead.LogFile}.");
+            }
+
+            foreach (var node in cluster.Nodes)
+            {
+                if (node.Process is { HasExited: false } process && HostProcesses.ReadStat(process.Id) is { IsStopped: true })
+                {
+                    seenStopped.Add(node.Index);
+                }
+                else if (node.IsRunning)
+                {
+                    seenStopped.Remove(node.Index);
+                }
             }
 
             if (running == 0)

@@ -1,5 +1,6 @@
 using Akka;
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Hosting;
 
 namespace ActorHa.Cluster.Leases;
@@ -13,6 +14,9 @@ public static class LeaseSetup
         _ => throw new NotSupportedException($"Partition ownership on the {settings.Store} store is not supported."),
     };
 
+    /// <summary>A member's node lease id without its generation: the store keeps <c>&lt;base&gt;/&lt;generation&gt;</c>.</summary>
+    public static string NodeLeaseBase(UniqueAddress member) => $"{member.Address.Host}:{member.Address.Port}#{member.Uid}";
+
     /// <summary>
     /// Takes this node's lease as soon as the actor system runs (the lease id includes the incarnation uid, so a
     /// restarted process never inherits an old lease), stops renewing it once this member is removed, and
@@ -23,8 +27,7 @@ public static class LeaseSetup
         {
             var lease = resolver.GetService<NodeLease>();
             var cluster = Akka.Cluster.Cluster.Get(system);
-            var self = cluster.SelfUniqueAddress;
-            lease.Start($"{self.Address.Host}:{self.Address.Port}#{self.Uid}");
+            lease.Start(NodeLeaseBase(cluster.SelfUniqueAddress));
             cluster.RegisterOnMemberRemoved(lease.StopRenewing);
             CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "release-node-lease", () =>
             {

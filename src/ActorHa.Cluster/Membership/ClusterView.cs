@@ -1,3 +1,4 @@
+using ActorHa.Cluster.Fencing;
 using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Persistence;
 using ActorHa.Cluster.Partitions;
@@ -39,7 +40,7 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
                 HttpAddresses.Of(m),
                 m.Status.ToString(),
                 !unreachable.Contains(m.UniqueAddress),
-                m.Roles.Where(r => !HttpAddresses.IsHttpRole(r)).OrderBy(r => r, StringComparer.Ordinal).ToList(),
+                m.Roles.Where(r => !HttpAddresses.IsHttpRole(r) && !ProcessIdentity.IsProcessRole(r)).OrderBy(r => r, StringComparer.Ordinal).ToList(),
                 upSince.For(m.UniqueAddress),
                 m.Equals(oldest),
                 m.UniqueAddress.Equals(Cluster.SelfUniqueAddress),
