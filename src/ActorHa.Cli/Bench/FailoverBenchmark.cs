@@ -160,7 +160,7 @@ public sealed class FailoverBenchmark(FailoverOptions options, TextWriter output
         cluster.Start(victim.Index);
     }
 
-    /// <summary>Freeze for 10 s, thaw; the node finds itself downed and its lease void, and exits; then restart it.</summary>
+    /// <summary>Freeze for 10 s, thaw (unless a survivor has ended the node meanwhile, as the fence does once it is downed); the node finds itself downed and its lease void, and exits; then restart it.</summary>
     private static async Task ThawAndRestartAsync(LocalCluster cluster, LocalNode victim, Task measured, CancellationToken ct)
     {
         await Task.Delay(FreezeFor, ct);

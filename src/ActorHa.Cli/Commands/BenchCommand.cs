@@ -69,7 +69,7 @@ public static class BenchCommand
     {
         var nodes = CliOptions.Int("--nodes", "Cluster size (at least 2: a node fails and the others take over).", 2, UpCommand.MaxNodes, 3);
         var runs = CliOptions.Int("--runs", "Faults to inject, one per run.", 1, int.MaxValue, 10);
-        var fault = new Option<string>("--fault") { Description = "kill (SIGKILL), sigstop (freeze 10 s, then resume) or leave (SIGTERM).", DefaultValueFactory = _ => "kill" };
+        var fault = new Option<string>("--fault") { Description = "kill (SIGKILL), sigstop (freeze 10 s, then resume; the survivors end it sooner once it is downed) or leave (SIGTERM).", DefaultValueFactory = _ => "kill" };
         fault.AcceptOnlyFromAmong("kill", "sigstop", "leave");
         var config = new Option<string>("--config") { Description = "tuned (shipped timings), akka-defaults (stock Akka timings) or both (prints the ratio).", DefaultValueFactory = _ => "tuned" };
         config.AcceptOnlyFromAmong("tuned", "akka-defaults", "both");
