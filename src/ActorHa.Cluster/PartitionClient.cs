@@ -1,4 +1,5 @@
 using ActorHa.Cluster.Forwarding;
+using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
 using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
@@ -19,7 +20,7 @@ namespace ActorHa.Cluster;
 /// Once this node shuts down, no new attempt is made: a request not sent yet is answered "unavailable" at once,
 /// so that its client retries on another node instead of waiting out the timeout against a closing actor system.
 /// </summary>
-public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals, LocalPartitions local, RemoteOwners owners, IRequiredActor<PartitionForwarderKey> forwarder, NodeExit exit)
+public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, ActorHaSettings settings, PartitionMap map, MemberRemovals removals, LocalPartitions local, RemoteOwners owners, IRequiredActor<PartitionForwarderKey> forwarder, NodeExit exit, NodeLease? lease = null)
 {
     private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(50);
 
@@ -53,6 +54,16 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
                 return last is null
                     ? new Replies.Unavailable("this node is shutting down and did not send the request: send it to another node", TimeSpan.Zero)
                     : new Replies.Unavailable($"this node is shutting down; its last attempt ended: {last.Reason}", TimeSpan.Zero);
+            }
+
+            if (partition is { } here && local.For(here) is not null && lease?.NotCurrentFor is { } lapse && lapse >= settings.Lease.Ttl)
+            {
+                // The partition runs here and cannot answer until the store confirms this node's lease again. Sharding does
+                // not move it (this node is still a member), so retrying until the request timeout only holds the client
+                // during a store outage; after a TTL without a renewal, say so now. Shorter blips are retried as before.
+                return new Replies.Unavailable(
+                    $"this node's lease has not been current for {lapse.TotalMilliseconds:0} ms (its store does not confirm renewals), so partition {here} cannot answer on this node; /healthz/ready answers 503 meanwhile",
+                    TimeSpan.FromSeconds(1));
             }
 
             var remaining = deadline - DateTime.UtcNow;

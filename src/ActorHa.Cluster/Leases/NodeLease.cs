@@ -89,6 +89,17 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
 
     public bool IsValid => !_stopped && Stopwatch.GetTimestamp() < Interlocked.Read(ref _validUntil);
 
+    /// <summary>How long the lease has not been current: zero while it is, and before it was first taken.</summary>
+    public TimeSpan NotCurrentFor
+    {
+        get
+        {
+            var until = Interlocked.Read(ref _validUntil);
+            var now = Stopwatch.GetTimestamp();
+            return until == 0 || now < until ? TimeSpan.Zero : Stopwatch.GetElapsedTime(until, now);
+        }
+    }
+
     /// <summary>The id and generation to acquire partitions under, read together.</summary>
     public (string NodeId, long Generation) Current
     {
