@@ -552,6 +552,67 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
+    public async Task A_request_on_a_node_whose_lease_has_not_been_current_for_a_ttl_is_refused_at_once_unless_another_node_runs_its_partition()
+    {
+        // arrange: a node lease whose store stops confirming renewals after the first, as in an outage; no partition is
+        // registered here (they stop when the lease turns over), the region and the forwarder only record
+        var map = new PartitionMap(PartitionMap.DefaultPartitionCount);
+        var owners = new RemoteOwners(map);
+        var region = CreateTestProbe();
+        var forwarder = CreateTestProbe();
+        var settings = new ActorHaSettings { RequestTimeout = TimeSpan.FromSeconds(30) };
+        using var lease = new NodeLease(new RenewsOnce(), settings.Lease, Microsoft.Extensions.Logging.Abstractions.NullLogger<NodeLease>.Instance);
+        lease.Start("node-a");
+        var client = new PartitionClient(new Fixed<PartitionRegion>(region.Ref), settings, map, new MemberRemovals(), new LocalPartitions(map), owners, new Fixed<PartitionForwarderKey>(forwarder.Ref), new NodeExit(), lease);
+        owners.Set(map.For("elsewhere"), new Address("akka.tcp", "actorha", "10.0.0.9", 4051));
+        var here = Enumerable.Range(0, 1000).Select(i => $"key{i}").First(k => map.For(k) != map.For("elsewhere"));
+        await AwaitConditionAsync(() => Task.FromResult(lease.NotCurrentFor >= settings.Lease.Ttl), TimeSpan.FromSeconds(10));
+
+        // act
+        var started = DateTime.UtcNow;
+        var refused = await client.AskAsync(new Commands.Put(here, V("v")));
+        var took = DateTime.UtcNow - started;
+
+        // assert: refused without asking the region, long before the 30 s request timeout, and saying why
+        var unavailable = Assert.IsType<Replies.Unavailable>(refused);
+        Assert.Contains("lease has not been current", unavailable.Reason, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromSeconds(1), unavailable.RetryAfter);
+        Assert.True(took < TimeSpan.FromSeconds(5), $"took {took}");
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+        // and a partition another node announced still goes there, whose lease is its own
+        var forwarded = client.AskAsync(new Queries.Get("elsewhere"));
+        var forward = forwarder.ExpectMsg<PartitionForwarder.Forward>();
+        forward.Reply.SetResult(new Replies.NotFound("elsewhere"));
+        Assert.Equal(new Replies.NotFound("elsewhere"), await forwarded);
+    }
+
+    /// <summary>Confirms the first renewal (the node starts) and then none: the store hangs up on every later one.</summary>
+    private sealed class RenewsOnce : IOwnershipStore
+    {
+        private int _renewals;
+
+        public void Initialize()
+        {
+        }
+
+        public bool RenewNode(string node, TimeSpan ttl) =>
+            Interlocked.Increment(ref _renewals) == 1 ? true : throw new TimeoutException("the store does not answer");
+
+        public AcquireResult TryAcquire(PartitionId partition, string node) => throw new NotSupportedException();
+
+        public void Release(PartitionId partition, string node) => throw new NotSupportedException();
+
+        public void ReleaseNode(string node)
+        {
+        }
+
+        public void ReportCluster(string node, string cluster) => throw new NotSupportedException();
+
+        public IReadOnlyList<(string Node, string? Cluster)> LiveNodes() => throw new NotSupportedException();
+    }
+
+    [Fact]
     public void A_partition_answers_nothing_when_its_lease_turns_over_to_a_new_generation_between_its_two_checks()
     {
         // arrange: a partition acquired under generation 1 that has written once
