@@ -259,7 +259,7 @@ public sealed class ConfigurationSpecs
 
     [Fact]
     public Task Up_starts_again_a_node_that_stayed_stopped_until_a_survivor_ended_it_and_it_rejoins() =>
-        UpRestartsStoppedNode3Async(fence: true, "node3 was stopped, downed by the cluster and then ended by a survivor (exit code 137); starting it again to rejoin.");
+        UpRestartsStoppedNode3Async(fence: true, "node3 was stopped and then killed (exit code 137; the survivors end a downed node that stays stopped); starting it again to rejoin.");
 
     private async Task UpRestartsStoppedNode3Async(bool fence, string expected)
     {

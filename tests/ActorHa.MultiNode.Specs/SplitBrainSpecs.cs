@@ -62,6 +62,47 @@ public sealed class SplitBrainSpecs(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_node_stuck_joining_a_cluster_of_its_own_while_another_cluster_serves_from_the_store_shuts_down_to_join_it()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "actorha-split-brain-spec", Guid.NewGuid().ToString("N"));
+        await using var serving = new LocalCluster(LocalClusterOptions.OnFreePorts(2, Path.Combine(root, "serving")) with { NodeProgram = SpecCluster.NodeProgram });
+        // As a node restarted while the rest of its cluster was frozen: no seed answered, so it joined itself, and it
+        // waits for members that will never come to it.
+        await using var lone = new LocalCluster(LocalClusterOptions.OnFreePorts(1, Path.Combine(root, "lone")) with
+        {
+            NodeProgram = SpecCluster.NodeProgram,
+            Settings = new Dictionary<string, string> { ["DataDir"] = serving.DataDir, ["MinMembers"] = "3" },
+        });
+        try
+        {
+            // arrange: a two-node cluster serving from the store, then the lone node on the same store
+            serving.StartAll();
+            await serving.WaitUntilReadyAsync(ReadyTimeout);
+            lone.StartAll();
+
+            // act: the lone node's watchdog finds the serving cluster in the store
+            var deadline = DateTime.UtcNow + SplitBrainWatchdogPatience + TimeSpan.FromSeconds(40);
+            while (lone[1].IsRunning && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+            }
+
+            // assert: it shut down as downed (exit code 4), so that a supervisor starts it again, and said why
+            Assert.False(lone[1].IsRunning, "the lone node is still waiting in a cluster of its own");
+            Assert.Equal(4, lone[1].Process!.ExitCode);
+            Assert.Contains("in a cluster with no Up member, while another cluster", await File.ReadAllTextAsync(lone[1].LogFile));
+            var (up, unowned) = await LocalCluster.ClusterStatusAsync(serving[1], CancellationToken.None);
+            Assert.Equal((2, 0), (up, unowned));
+        }
+        catch
+        {
+            output.WriteLine(LocalCluster.Tail(lone[1].LogFile, 40));
+            output.WriteLine(LocalCluster.Tail(serving[1].LogFile, 40));
+            throw;
+        }
+    }
+
     // SplitBrainWatchdog.Patience: how long a node must see its cluster outnumbered before it shuts down.
     private static readonly TimeSpan SplitBrainWatchdogPatience = TimeSpan.FromSeconds(10);
 }

@@ -166,7 +166,7 @@ public static class UpCommand
                 {
                     // Stopped, then SIGKILL: the survivors' fence ends a downed node that stays stopped, so that it cannot
                     // hold the store's write lock. It was downed as surely as one that exits with 4 and rejoins the same way.
-                    Console.WriteLine($"{dead.Name} was stopped, downed by the cluster and then ended by a survivor (exit code {KilledExitCode}); starting it again to rejoin. See {dead.LogFile}.");
+                    Console.WriteLine($"{dead.Name} was stopped and then killed (exit code {KilledExitCode}; the survivors end a downed node that stays stopped); starting it again to rejoin. See {dead.LogFile}.");
                     seenStopped.Remove(dead.Index);
                     cluster.Start(dead.Index);
                     reported.Remove(dead.Index);

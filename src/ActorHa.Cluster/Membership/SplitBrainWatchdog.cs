@@ -21,6 +21,14 @@ namespace ActorHa.Cluster.Membership;
 /// and it joins the winning cluster through its seeds. Members in the middle of a change (a new oldest member, a node
 /// joining or leaving) disagree only for a gossip round or two, far less than the patience.
 /// </para>
+/// <para>
+/// A member can also be stuck before it is ever Up: restarted while the rest of its cluster was frozen, it found no
+/// seed that answered, joined itself, and waits for <c>MinMembers</c> in a cluster of its own, answering 503 to every
+/// request, while the others, resumed, serve as a cluster it will never hear of (seen in a probe of two of three nodes
+/// stopped at once). Such a member, Joining or WeaklyUp in a membership with no Up member for <see cref="Patience"/>,
+/// shuts down as if downed as soon as the store shows another cluster's live members, and joins them when restarted.
+/// A first formation is left alone: nobody reports a cluster before some member is Up.
+/// </para>
 /// </summary>
 public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
 {
@@ -32,6 +40,7 @@ public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
     private readonly IOwnershipStore _store;
     private readonly NodeLease _lease;
     private DateTime? _losingSince;
+    private DateTime? _aloneSince;
     private bool _checking;
 
     public SplitBrainWatchdog(IOwnershipStore store, NodeLease lease)
@@ -40,6 +49,7 @@ public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
         _lease = lease;
         Receive<Tick>(_ => Check());
         Receive<Observed>(OnObserved);
+        Receive<ObservedWhileAlone>(OnObservedWhileAlone);
         Receive<Status.Failure>(failure =>
         {
             // The store is unreachable: the node lease notices that on its own; nothing to judge here.
@@ -65,10 +75,18 @@ public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
 
     private void Check()
     {
-        if (_checking || !_lease.IsValid || _cluster.SelfMember.Status != MemberStatus.Up)
+        if (_checking || !_lease.IsValid)
         {
             return;
         }
+
+        if (_cluster.SelfMember.Status != MemberStatus.Up)
+        {
+            CheckAlone();
+            return;
+        }
+
+        _aloneSince = null;
 
         var oldest = _cluster.State.Members.Where(m => m.Status == MemberStatus.Up).Aggregate((Member?)null, (a, m) => a is null || m.IsOlderThan(a) ? m : a);
         if (oldest is null)
@@ -117,12 +135,50 @@ public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
         Timers.CancelAll();
     }
 
+    /// <summary>Not Up yet, in a membership where nobody is: after the patience, looks for another cluster in the store.</summary>
+    private void CheckAlone()
+    {
+        var status = _cluster.SelfMember.Status;
+        if (status is not (MemberStatus.Joining or MemberStatus.WeaklyUp) || _cluster.State.Members.Any(m => m.Status == MemberStatus.Up))
+        {
+            _aloneSince = null;
+            return;
+        }
+
+        _aloneSince ??= DateTime.UtcNow;
+        if (DateTime.UtcNow - _aloneSince < Patience)
+        {
+            return;
+        }
+
+        var store = _store;
+        _checking = true;
+        Task.Run(() => new ObservedWhileAlone(store.LiveNodes())).PipeTo(Self);
+    }
+
+    private void OnObservedWhileAlone(ObservedWhileAlone observed)
+    {
+        _checking = false;
+        var winner = Winner(observed.Live);
+        if (winner is null || _cluster.SelfMember.Status == MemberStatus.Up)
+        {
+            return;
+        }
+
+        _log.Error("Split-brain watchdog: for {0:0} s this node has been {1} in a cluster with no Up member, while another cluster ({2}, {3} live member(s)) serves from the store: shutting down so that this node restarts and joins it",
+            Patience.TotalSeconds, _cluster.SelfMember.Status, winner, observed.Live.Count(n => n.Cluster == winner));
+        CoordinatedShutdown.Get(Context.System).Run(CoordinatedShutdown.ClusterDowningReason.Instance);
+        Timers.CancelAll();
+    }
+
     private sealed record Tick
     {
         public static readonly Tick Instance = new();
     }
 
     private sealed record Observed(string Mine, IReadOnlyList<(string Node, string? Cluster)> Live);
+
+    private sealed record ObservedWhileAlone(IReadOnlyList<(string Node, string? Cluster)> Live);
 }
 
 public static class SplitBrainWatchdogSetup
