@@ -56,15 +56,17 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
                     : new Replies.Unavailable($"this node is shutting down; its last attempt ended: {last.Reason}", TimeSpan.Zero);
             }
 
-            if (partition is { } here && owners.For(here) is null && lease?.NotCurrentFor is { } lapse && lapse >= settings.Lease.Ttl)
+            if (partition is { } here && (owners.For(here) is null || last is not null) && lease?.NotCurrentFor is { } lapse && lapse >= settings.Lease.Ttl)
             {
                 // Not known to run on another node, so it runs here, or is to start here, or its owner is unknown: none of
                 // which can answer until the store confirms this node's lease again (a partition here cannot even start
                 // without it), and sharding does not move it while this node is a member. Retrying until the request
                 // timeout would only hold the client during a store outage; after a TTL without a renewal, say so now.
-                // Shorter blips are retried as before. A partition another node announced is still forwarded there.
+                // Shorter blips are retried as before. A partition another node announced is still forwarded there once
+                // (its node's lease is its own); if that fails too, the store is most likely out for everyone, and this
+                // node, not ready, is not the one to keep the client waiting.
                 return new Replies.Unavailable(
-                    $"this node's lease has not been current for {lapse.TotalMilliseconds:0} ms (its store does not confirm renewals), so partition {here} cannot answer on this node; /healthz/ready answers 503 meanwhile",
+                    $"this node's lease has not been current for {lapse.TotalMilliseconds:0} ms (its store does not confirm renewals), so partition {here} cannot be served through this node now; /healthz/ready answers 503 meanwhile",
                     TimeSpan.FromSeconds(1));
             }
 

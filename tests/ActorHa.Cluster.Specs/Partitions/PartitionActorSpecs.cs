@@ -585,6 +585,13 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         var forward = forwarder.ExpectMsg<PartitionForwarder.Forward>();
         forward.Reply.SetResult(new Replies.NotFound("elsewhere"));
         Assert.Equal(new Replies.NotFound("elsewhere"), await forwarded);
+
+        // but once that node cannot answer either (the store is out for it too), no retry keeps the client waiting
+        var failing = client.AskAsync(new Queries.Get("elsewhere"));
+        forwarder.ExpectMsg<PartitionForwarder.Forward>().Reply.SetResult(new Replies.Unavailable("this node's lease on partition 3 is not current", TimeSpan.FromMilliseconds(500)));
+        var refusedThere = Assert.IsType<Replies.Unavailable>(await failing.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Contains("lease has not been current", refusedThere.Reason, StringComparison.Ordinal);
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
     }
 
     /// <summary>Confirms the first renewal (the node starts) and then none: the store hangs up on every later one.</summary>
