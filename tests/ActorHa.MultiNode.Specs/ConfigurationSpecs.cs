@@ -261,7 +261,11 @@ public sealed class ConfigurationSpecs
     public Task Up_starts_again_a_node_that_stayed_stopped_until_a_survivor_ended_it_and_it_rejoins() =>
         UpRestartsStoppedNode3Async(fence: true, "node3 was stopped and then killed (exit code 137; the survivors end a downed node that stays stopped); starting it again to rejoin.");
 
-    private async Task UpRestartsStoppedNode3Async(bool fence, string expected)
+    [Fact]
+    public Task Up_starts_again_a_node_a_survivor_ended_while_up_itself_was_stopped_and_never_saw_it_stopped() =>
+        UpRestartsStoppedNode3Async(fence: true, "node3 was stopped and then killed (exit code 137; the survivors end a downed node that stays stopped); starting it again to rejoin.", stopUpMeanwhile: true);
+
+    private async Task UpRestartsStoppedNode3Async(bool fence, string expected, bool stopUpMeanwhile = false)
     {
         // arrange: three nodes
         var dataDir = Path.Combine(Path.GetTempPath(), "actorha-config-spec", Guid.NewGuid().ToString("N"));
@@ -290,7 +294,25 @@ public sealed class ConfigurationSpecs
             // act: freeze node3. Without the fence, thaw it once the others have downed it: it finds itself removed and
             // exits with code 4. With the fence, leave it stopped: a survivor ends it (and up may have started it again
             // before a poll here could see two members, so there is nothing to wait for).
+            if (stopUpMeanwhile)
+            {
+                // up cannot watch its nodes while it is stopped: only the survivor's log line can tell it what happened
+                Signals.Send(up.Id, Signals.SigStop);
+            }
+
             Signals.Send(node3, Signals.SigStop);
+            if (stopUpMeanwhile)
+            {
+                // node3 dies (a zombie, as its parent cannot reap it yet) once a survivor ends it; then up resumes
+                var ended = DateTime.UtcNow.AddSeconds(60);
+                while (ProcessState(node3) is not (null or 'Z') && DateTime.UtcNow < ended)
+                {
+                    await Task.Delay(100);
+                }
+
+                Signals.Send(up.Id, Signals.SigCont);
+            }
+
             if (!fence)
             {
                 var downed = DateTime.UtcNow.AddSeconds(60);
@@ -325,6 +347,20 @@ public sealed class ConfigurationSpecs
             }
 
             TryDelete(dataDir);
+        }
+    }
+
+    /// <summary>The third field of /proc/PID/stat (R, S, T, Z…); null once the process is gone.</summary>
+    private static char? ProcessState(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..][0];
+        }
+        catch (IOException)
+        {
+            return null;
         }
     }
 

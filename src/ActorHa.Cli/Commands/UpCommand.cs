@@ -61,6 +61,13 @@ public static class UpCommand
         return command;
     }
 
+    /// <summary>Whether another node logged that it ended this process (Fencing/DownedMemberFence's line).</summary>
+    private static bool FencedBySurvivor(LocalCluster cluster, LocalNode dead)
+    {
+        var line = $"Fence: ended process {dead.Process!.Id.ToString(CultureInfo.InvariantCulture)} of ";
+        return cluster.Nodes.Where(n => n != dead).Any(n => LocalCluster.Tail(n.LogFile, 400).Contains(line, StringComparison.Ordinal));
+    }
+
     /// <summary>The settings node 1 will run with: the caller's environment, then what <see cref="LocalCluster"/> sets.</summary>
     private static ActorHaSettings NodeSettings(LocalClusterOptions options)
     {
@@ -162,10 +169,12 @@ public static class UpCommand
                     continue;
                 }
 
-                if (dead.Process.ExitCode == KilledExitCode && seenStopped.Contains(dead.Index) && running > 0)
+                if (dead.Process.ExitCode == KilledExitCode && running > 0 && (seenStopped.Contains(dead.Index) || FencedBySurvivor(cluster, dead)))
                 {
                     // Stopped, then SIGKILL: the survivors' fence ends a downed node that stays stopped, so that it cannot
                     // hold the store's write lock. It was downed as surely as one that exits with 4 and rejoins the same way.
+                    // Seen stopped here, or named by a survivor's log line (which covers a stop this loop missed: up itself
+                    // stopped or starved). The message holds either way, so it does not depend on which came first.
                     Console.WriteLine($"{dead.Name} was stopped and then killed (exit code {KilledExitCode}; the survivors end a downed node that stays stopped); starting it again to rejoin. See {dead.LogFile}.");
                     seenStopped.Remove(dead.Index);
                     cluster.Start(dead.Index);
