@@ -176,6 +176,7 @@ public static class KvEndpoints
         Replies.InvalidKey k => Problems.InvalidKey(k.Reason),
         Replies.IdempotencyConflict c => Problems.IdempotencyKeyReused(c),
         Replies.Unavailable u => Problems.Unavailable(u),
+        Replies.Unrecoverable u => Problems.PartitionUnrecoverable(u),
         _ => Problems.Unavailable(new Replies.Unavailable($"unexpected reply {reply.GetType().Name}", TimeSpan.FromSeconds(1))),
     };
 

@@ -21,6 +21,7 @@ public static class Problems
     public const string MethodNotAllowedType = "urn:actorha:problem:method-not-allowed";
     public const string InternalErrorType = "urn:actorha:problem:internal-error";
     public const string OverloadedType = "urn:actorha:problem:overloaded";
+    public const string PartitionUnrecoverableType = "urn:actorha:problem:partition-unrecoverable";
 
     /// <summary>
     /// The type of a problem the framework raised without one: a status code page (no route, wrong method) or
@@ -70,6 +71,20 @@ public static class Problems
     public static IResult Unavailable(Replies.Unavailable u) => new RetryAfterResult(
         Results.Problem(title: "Partition unavailable", detail: $"{u.Reason}. Retry later; a write's outcome is unknown until read back.",
             statusCode: StatusCodes.Status503ServiceUnavailable, type: UnavailableType),
+        u.RetryAfter);
+
+    /// <summary>
+    /// The partition cannot be rebuilt from the store, so nothing was read or written: unlike <see cref="Unavailable"/>,
+    /// the outcome is known, and retrying at once cannot help. Retry-After is when the node tries the recovery again.
+    /// </summary>
+    public static IResult PartitionUnrecoverable(Replies.Unrecoverable u) => new RetryAfterResult(
+        Results.Problem(
+            title: "Partition cannot be recovered",
+            detail: $"Partition {u.Partition} cannot be recovered from the store: {u.Reason}. Nothing was read or written. " +
+                "The node tries the recovery again periodically; if the store is damaged, restore it from a backup (docs/production.md).",
+            statusCode: StatusCodes.Status503ServiceUnavailable,
+            type: PartitionUnrecoverableType,
+            extensions: new Dictionary<string, object?> { ["partition"] = u.Partition.Value }),
         u.RetryAfter);
 
     /// <summary>Turned away before anything was read or sent: nothing was applied, and the same request may be sent again.</summary>

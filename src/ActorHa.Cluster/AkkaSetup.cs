@@ -30,6 +30,7 @@ public static class AkkaSetup
         services.AddSingleton(removals);
         services.AddSingleton<NodeExit>();
         services.AddSingleton<LocalPartitions>();
+        services.AddSingleton(new UnrecoverablePartitions());
         services.AddSingleton<RemoteOwners>();
         services.AddSingleton<PartitionClient>();
         services.AddSingleton<ClusterView>();

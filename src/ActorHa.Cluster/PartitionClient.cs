@@ -137,9 +137,10 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
     public async Task<IPartitionReply> ListAsync(string prefix, string? after, int limit, CancellationToken cancellationToken = default)
     {
         var pages = await Task.WhenAll(Map.All.Select(p => AskAsync(new Queries.ListKeys(p, prefix, after, limit), cancellationToken))).ConfigureAwait(false);
-        if (pages.OfType<Replies.Unavailable>().FirstOrDefault() is { } unavailable)
+        // One partition that cannot answer fails the whole listing: a merged page without its keys would look complete.
+        if ((pages.FirstOrDefault(p => p is Replies.Unrecoverable) ?? pages.OfType<Replies.Unavailable>().FirstOrDefault()) is { } failed)
         {
-            return unavailable;
+            return failed;
         }
 
         var merged = pages.Cast<Replies.KeyPage>()

@@ -87,6 +87,13 @@ public static class Replies
 
     /// <summary>The partition could not answer (restarting, moving, journal down). Safe to retry after RetryAfter.</summary>
     public sealed record Unavailable(string Reason, TimeSpan RetryAfter) : IPartitionReply;
+
+    /// <summary>
+    /// The partition cannot be rebuilt from the store: an event or snapshot it must replay cannot be read (damaged
+    /// pages or bytes, or written by a newer version). Nothing was read or written. Retrying at once cannot help; the
+    /// node tries the recovery again after RetryAfter, and restoring the store from a backup is what fixes damage.
+    /// </summary>
+    public sealed record Unrecoverable(PartitionId Partition, string Reason, TimeSpan RetryAfter) : IPartitionReply;
 }
 
 public readonly record struct KeyVersion(string Key, long Version);

@@ -46,6 +46,18 @@ public static class StatusReport
             text.AppendLine(CultureInfo.InvariantCulture, $"  {owner.Key,-26} {ids.Count,3}  {string.Join(' ', ids)}");
         }
 
+        // Owned and placed like any other, so the lines above do not show it: these refuse every request.
+        var unrecoverable = partitions.Where(p => Str(p, "state") == "unrecoverable").ToList();
+        if (unrecoverable.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture, $"UNRECOVERABLE partitions: {unrecoverable.Count} (their keys get 503 partition-unrecoverable; see docs/production.md)");
+            foreach (var p in unrecoverable)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {p.GetProperty("partition").GetInt32(),3} on {Str(p, "ownerHttpUrl")}: {Str(p, "problem")}");
+            }
+        }
+
         return text.ToString().TrimEnd();
     }
 

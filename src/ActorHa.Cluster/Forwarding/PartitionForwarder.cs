@@ -42,6 +42,7 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private readonly LocalPartitions _local;
     private readonly RemoteOwners _owners;
     private readonly TimeSpan _replyTimeout;
+    private readonly UnrecoverablePartitions? _unrecoverable;
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
 
     private readonly Dictionary<long, (TaskCompletionSource<IPartitionReply> Reply, Address Peer, DateTime SentAt)> _pending = [];
@@ -55,8 +56,9 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private long _nextId = Random.Shared.NextInt64(long.MaxValue / 2);
     private bool _flushScheduled;
 
-    public PartitionForwarder(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout)
+    public PartitionForwarder(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout, UnrecoverablePartitions? unrecoverable = null)
     {
+        _unrecoverable = unrecoverable;
         _map = map;
         _local = local;
         _owners = owners;
@@ -72,6 +74,9 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
             _claims[Sender.Path.Address] = [.. here.Partitions];
             UpdateOwners();
         });
+        Receive<UnrecoverableHere>(here => _unrecoverable?.SetRemote(
+            Sender.Path.Address,
+            here.Partitions.Where(p => p.Partition >= 0 && p.Partition < _map.PartitionCount).Select(p => new UnrecoverableReport(new PartitionId(p.Partition), Sender.Path.Address, p.Reason)).ToList()));
         Receive<Tick>(_ => Announce());
         Receive<Expire>(_ => ExpirePending());
         Receive<ClusterEvent.UnreachableMember>(e =>
@@ -88,6 +93,7 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
         {
             _claims.Remove(e.Member.Address);
             _peers.Remove(e.Member.Address);
+            _unrecoverable?.ForgetRemote(e.Member.Address);
             _unreachable.Remove(e.Member.Address);
             UpdateOwners();
             // Whatever went to that member gets no answer: let the callers retry elsewhere now.
@@ -99,8 +105,8 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout) =>
-        Akka.Actor.Props.Create(() => new PartitionForwarder(map, local, owners, replyTimeout));
+    public static Props Props(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout, UnrecoverablePartitions? unrecoverable = null) =>
+        Akka.Actor.Props.Create(() => new PartitionForwarder(map, local, owners, replyTimeout, unrecoverable));
 
     protected override void PreStart()
     {
@@ -229,11 +235,19 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private void Announce()
     {
         var here = new PartitionsHere(_map.All.Where(p => _local.For(p) is not null).Select(p => p.Value).ToList());
+        // Only while there are any: a node that stops repeating them has none (UnrecoverablePartitions lets them fade).
+        var unrecoverable = _unrecoverable?.Local is { Count: > 0 } reports
+            ? new UnrecoverableHere(reports.Select(r => new UnrecoverablePartition(r.Partition.Value, r.Reason)).ToList())
+            : null;
         foreach (var member in _cluster.State.Members)
         {
             if (member.Status == MemberStatus.Up && !member.Address.Equals(_cluster.SelfAddress))
             {
                 PeerAt(member.Address).Tell(here);
+                if (unrecoverable is not null)
+                {
+                    PeerAt(member.Address).Tell(unrecoverable);
+                }
             }
         }
     }
@@ -303,6 +317,7 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
         Replies.InvalidKey r => 64 + ((r.Key.Length + r.Reason.Length) * 3),
         Replies.IdempotencyConflict r => 64 + ((r.Key.Length + r.Reason.Length) * 3),
         Replies.Unavailable r => 64 + (r.Reason.Length * 3),
+        Replies.Unrecoverable r => 64 + (r.Reason.Length * 3),
         _ => 256,
     };
 

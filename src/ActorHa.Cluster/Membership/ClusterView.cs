@@ -14,12 +14,14 @@ namespace ActorHa.Cluster.Membership;
 public sealed record MemberView(string Address, string? HttpUrl, string Status, bool Reachable, IReadOnlyList<string> Roles, DateTimeOffset? UpSince, bool IsOldest, bool IsSelf, bool IsLeader);
 
 /// <param name="OwnerHttpUrl">The owner's HTTP API: a client that sends the partition's keys there saves the hop between nodes.</param>
-public sealed record PartitionView(int Partition, string? Owner, string? OwnerHttpUrl, string State);
+/// <param name="State">running, unrecoverable (its node cannot rebuild it from the store: see Problem), unassigned or unknown.</param>
+/// <param name="Problem">Why an unrecoverable partition cannot be recovered, as its node reports it; null otherwise.</param>
+public sealed record PartitionView(int Partition, string? Owner, string? OwnerHttpUrl, string State, string? Problem = null);
 
 public sealed record ClusterSnapshot(string Self, string? Leader, IReadOnlyList<MemberView> Members, IReadOnlyList<PartitionView> Partitions);
 
 /// <summary>A read model of the cluster for the API: membership from Akka.Cluster, partition owners from sharding.</summary>
-public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince, PersistenceWarmup warmup, NodeExit exit, NodeLease lease)
+public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegion> region, PartitionMap map, UpSinceLog upSince, PersistenceWarmup warmup, NodeExit exit, NodeLease lease, UnrecoverablePartitions unrecoverable)
 {
     private static readonly TimeSpan StatsTimeout = TimeSpan.FromSeconds(3);
 
@@ -65,9 +67,16 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
         }
 
         var httpOf = members.ToDictionary(m => m.Address, m => m.HttpUrl, StringComparer.Ordinal);
+        // Reported by the node that holds the partition; a report from a node that no longer owns it (moved meanwhile) is
+        // not shown against the new owner.
+        var problems = unrecoverable.All
+            .GroupBy(r => r.Partition)
+            .ToDictionary(g => g.Key, g => g.ToList());
         var partitions = map.All
             .Select(p => owners.TryGetValue(p.ToString(), out var owner)
-                ? new PartitionView(p.Value, owner, httpOf.GetValueOrDefault(owner), "running")
+                ? problems.GetValueOrDefault(p)?.FirstOrDefault(r => (r.Node ?? Cluster.SelfAddress).ToString() == owner) is { } problem
+                    ? new PartitionView(p.Value, owner, httpOf.GetValueOrDefault(owner), "unrecoverable", problem.Reason)
+                    : new PartitionView(p.Value, owner, httpOf.GetValueOrDefault(owner), "running")
                 : new PartitionView(p.Value, null, null, owners.Count == 0 ? "unknown" : "unassigned"))
             .ToList();
 

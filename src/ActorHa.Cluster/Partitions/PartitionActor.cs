@@ -1,4 +1,5 @@
 using ActorHa.Cluster.Leases;
+using ActorHa.Cluster.Persistence;
 using ActorHa.Domain;
 using Akka.Actor;
 using Akka.Event;
@@ -83,6 +84,8 @@ public sealed class PartitionActor : ReceivePersistentActor
             {
                 _local?.Register(_partition, Self);
             }
+
+            Context.Parent.Tell(PartitionSupervisor.ChildRecovered.Instance);
         });
 
         // Every answer is given only while this node's lease guarantees nobody else owns the partition:
@@ -363,7 +366,19 @@ public sealed class PartitionActor : ReceivePersistentActor
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
-        _log.Error(reason, "Partition {0} failed to recover; its supervisor will retry", _partition);
+        if (StoreDamage.Unreadable(reason) is { } unreadable)
+        {
+            // Retrying every few seconds cannot cure this, and a caller should not wait out its timeout to learn nothing:
+            // the supervisor refuses this partition's requests at once and tries again rarely. Akka has logged the stack.
+            // A snapshot that cannot be read never gets here (it is skipped), so what failed is an event after the last
+            // one replayed.
+            Context.Parent.Tell(new PartitionSupervisor.ChildUnrecoverable($"{unreadable}; the last event replayed was sequence number {LastSequenceNr}"));
+        }
+        else
+        {
+            _log.Error(reason, "Partition {0} failed to recover; its supervisor will retry", _partition);
+        }
+
         base.OnRecoveryFailure(reason, message);
     }
 }

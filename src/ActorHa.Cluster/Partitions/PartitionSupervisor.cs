@@ -1,4 +1,5 @@
 using ActorHa.Cluster.Leases;
+using ActorHa.Cluster.Persistence;
 using ActorHa.Domain;
 using Akka.Actor;
 using Akka.Event;
@@ -17,6 +18,11 @@ namespace ActorHa.Cluster.Partitions;
 /// backoff; on hand-off the partition is released once its child has stopped, so the next owner need not
 /// wait for this node's lease to expire, and a supervisor stopped by force (sharding's handoff-timeout) releases
 /// it as it stops.
+/// A child that cannot be recovered from the store (<see cref="ChildUnrecoverable"/>: damaged pages or bytes, an event
+/// this version cannot read) is not retried every few seconds: every request is refused at once with
+/// <see cref="Replies.Unrecoverable"/>, the partition is listed in <see cref="UnrecoverablePartitions"/> for /v1/cluster,
+/// and recovery is tried again every <see cref="DefaultUnrecoverableRetry"/> (30 s), in case the cause was passing (a newer node's
+/// event read during a rolling upgrade) or the store was repaired.
 /// </summary>
 public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
 {
@@ -26,6 +32,8 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan HealthyAfter = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan AcquirePoll = TimeSpan.FromMilliseconds(100);
+    /// <summary>How long an unrecoverable partition waits before the next recovery attempt, unless told otherwise.</summary>
+    public static readonly TimeSpan DefaultUnrecoverableRetry = TimeSpan.FromSeconds(30);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly PartitionId _partition;
@@ -41,21 +49,32 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
     private long _generation;
     private bool _released;
     private readonly DateTime _createdAt = DateTime.UtcNow;
+    private readonly UnrecoverablePartitions? _unrecoverablePartitions;
+    private readonly TimeSpan _unrecoverableRetry;
+    private string? _unrecoverable;
+    private int _unrecoverableAttempts;
+    private DateTime _unrecoverableSince;
+    private DateTime _nextAttemptAt;
+    private bool _childRecovered;
 
     /// <param name="childProps">The partition actor's props for a lease generation.</param>
-    public PartitionSupervisor(PartitionId partition, Func<long, Props> childProps, PartitionClaims claims, NodeLease lease)
+    /// <param name="unrecoverable">Where this node lists the partitions it cannot recover; null: nowhere.</param>
+    /// <param name="unrecoverableRetry">Between recovery attempts of an unrecoverable partition; null: <see cref="DefaultUnrecoverableRetry"/>.</param>
+    public PartitionSupervisor(PartitionId partition, Func<long, Props> childProps, PartitionClaims claims, NodeLease lease, UnrecoverablePartitions? unrecoverable = null, TimeSpan? unrecoverableRetry = null)
     {
+        _unrecoverableRetry = unrecoverableRetry ?? DefaultUnrecoverableRetry;
         _partition = partition;
         _childProps = childProps;
         _claims = claims;
         _lease = lease;
+        _unrecoverablePartitions = unrecoverable;
         Acquiring();
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(PartitionId partition, Func<long, Props> childProps, PartitionClaims claims, NodeLease lease) =>
-        Akka.Actor.Props.Create(() => new PartitionSupervisor(partition, childProps, claims, lease));
+    public static Props Props(PartitionId partition, Func<long, Props> childProps, PartitionClaims claims, NodeLease lease, UnrecoverablePartitions? unrecoverable = null, TimeSpan? unrecoverableRetry = null) =>
+        Akka.Actor.Props.Create(() => new PartitionSupervisor(partition, childProps, claims, lease, unrecoverable, unrecoverableRetry));
 
     protected override void PreStart()
     {
@@ -104,7 +123,24 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         });
         Receive<PartitionControl.Stop>(_ => StopWithoutChild());
         Receive<ExpireBuffered>(_ => ExpireOldBuffered());
-        Receive<IPartitionMessage>(message => Buffer(message));
+        Receive<ChildUnrecoverable>(unrecoverable =>
+        {
+            // The child's Terminated came first and scheduled a short backoff: wait the long one instead.
+            OnUnrecoverable(unrecoverable);
+            Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, _unrecoverableRetry);
+            _nextAttemptAt = DateTime.UtcNow + _unrecoverableRetry;
+        });
+        Receive<ChildRecovered>(_ => { });
+        Receive<IPartitionMessage>(message =>
+        {
+            if (_unrecoverable is not null)
+            {
+                Sender.Tell(UnrecoverableReply());
+                return;
+            }
+
+            Buffer(message);
+        });
         Receive<PartitionControl.InjectFailure>(_ => { });
     }
 
@@ -116,8 +152,29 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
             _stopping = true;
             _child!.Tell(stop);
         });
-        Receive<ExpireBuffered>(_ => { });
-        ReceiveAny(message => _child!.Forward(message));
+        Receive<ExpireBuffered>(_ => ExpireOldBuffered());
+        Receive<ChildUnrecoverable>(OnUnrecoverable);
+        Receive<ChildRecovered>(_ => Sender.Equals(_child), _ => OnRecovered());
+        Receive<ChildRecovered>(_ => { });
+        ReceiveAny(message =>
+        {
+            if (!_childRecovered && message is IPartitionMessage request)
+            {
+                if (_unrecoverable is not null)
+                {
+                    // Another recovery attempt is running; until it has succeeded, the partition is what it was.
+                    Sender.Tell(UnrecoverableReply());
+                    return;
+                }
+
+                // Held here, not in the recovering child: a child whose recovery fails stops, and Akka drops what it had
+                // stashed meanwhile, so those callers would learn nothing until their own timeout.
+                Buffer(request);
+                return;
+            }
+
+            _child!.Forward(message);
+        });
     }
 
     /// <summary>Child stopped on hand-off: give the partition up, then stop.</summary>
@@ -133,6 +190,8 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         Receive<AcquireFailed>(_ => { });
         Receive<PartitionControl.Stop>(_ => { });
         Receive<ExpireBuffered>(_ => ExpireOldBuffered());
+        Receive<ChildUnrecoverable>(_ => { });
+        Receive<ChildRecovered>(_ => { });
         Receive<IPartitionMessage>(message => Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200))));
     }
 
@@ -141,11 +200,8 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         _log.Info("Partition {0} acquired at epoch {1} (lease generation {2}) {3:0} ms after its supervisor started", _partition, _epoch, _generation, (DateTime.UtcNow - _createdAt).TotalMilliseconds);
         _child = Context.Watch(Context.ActorOf(_childProps(_generation), "p"));
         _childStartedAt = DateTime.UtcNow;
+        _childRecovered = false;
         Become(Running);
-        while (_buffer.TryDequeue(out var buffered))
-        {
-            _child.Tell(buffered.Message, buffered.Sender);
-        }
     }
 
     private void OnChildTerminated()
@@ -171,11 +227,72 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
             _consecutiveFailures = 0;
         }
 
+        if (_unrecoverable is not null)
+        {
+            // Said once when it was found (OnUnrecoverable); each later attempt says how it ended there too.
+            Become(Acquiring);
+            Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, _unrecoverableRetry);
+            _nextAttemptAt = DateTime.UtcNow + _unrecoverableRetry;
+            return;
+        }
+
         var delay = Backoff();
         _consecutiveFailures++;
         _log.Warning("Partition {0} stopped unexpectedly; restarting it in {1} ms (failure {2} in a row)", _partition, (int)delay.TotalMilliseconds, _consecutiveFailures);
         Become(Acquiring);
         Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, delay);
+    }
+
+    private void OnUnrecoverable(ChildUnrecoverable unrecoverable)
+    {
+        _unrecoverableAttempts++;
+        if (_unrecoverable is null)
+        {
+            _unrecoverableSince = DateTime.UtcNow;
+            _log.Error(
+                "Partition {0} cannot be recovered from the store: {1}. Its requests are refused at once (503, partition-unrecoverable) and recovery is tried again every {2:0} s; if the store is damaged, restore it from a backup (docs/production.md)",
+                _partition, unrecoverable.Reason, _unrecoverableRetry.TotalSeconds);
+        }
+        else
+        {
+            _log.Warning("Partition {0} still cannot be recovered (attempt {1}, since {2:u}): {3}", _partition, _unrecoverableAttempts, _unrecoverableSince, unrecoverable.Reason);
+        }
+
+        _unrecoverable = unrecoverable.Reason;
+        _nextAttemptAt = DateTime.UtcNow + _unrecoverableRetry;
+        _unrecoverablePartitions?.MarkLocal(_partition, unrecoverable.Reason);
+
+        // Whatever waited for this partition to start learns it now rather than at the buffer timeout.
+        while (_buffer.TryDequeue(out var buffered))
+        {
+            buffered.Sender.Tell(UnrecoverableReply());
+        }
+    }
+
+    private void OnRecovered()
+    {
+        _childRecovered = true;
+        while (_buffer.TryDequeue(out var buffered))
+        {
+            _child!.Tell(buffered.Message, buffered.Sender);
+        }
+
+        if (_unrecoverable is null)
+        {
+            return;
+        }
+
+        _log.Info("Partition {0} recovered at attempt {1}; it could not be recovered since {2:u}", _partition, _unrecoverableAttempts + 1, _unrecoverableSince);
+        _unrecoverable = null;
+        _unrecoverableAttempts = 0;
+        _consecutiveFailures = 0;
+        _unrecoverablePartitions?.ClearLocal(_partition);
+    }
+
+    private Replies.Unrecoverable UnrecoverableReply()
+    {
+        var wait = _nextAttemptAt - DateTime.UtcNow;
+        return new Replies.Unrecoverable(_partition, _unrecoverable!, wait > TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1));
     }
 
     private void StopWithoutChild()
@@ -199,6 +316,18 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
     // Safe even if a successor for this partition starts on this node at once: its acquisition queues behind this.
     protected override void PostStop()
     {
+        // Stopped with requests still held (a hand-off before the partition ran here): they go elsewhere, not nowhere.
+        while (_buffer.TryDequeue(out var buffered))
+        {
+            buffered.Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200)));
+        }
+
+        if (_unrecoverable is not null)
+        {
+            // Listed by whichever node holds the partition next, if it cannot recover it either.
+            _unrecoverablePartitions?.ClearLocal(_partition);
+        }
+
         if (!_released)
         {
             _ = _claims.ReleaseAsync(_partition);
@@ -243,6 +372,15 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         var factor = Math.Pow(2, Math.Min(_consecutiveFailures, 10));
         var ms = Math.Min(MaxBackoff.TotalMilliseconds, MinBackoff.TotalMilliseconds * factor);
         return TimeSpan.FromMilliseconds(ms * (1 + (Random.Shared.NextDouble() * 0.2)));
+    }
+
+    /// <summary>From the child: its recovery failed in a way retrying soon cannot cure (<see cref="StoreDamage.Unreadable"/>).</summary>
+    public sealed record ChildUnrecoverable(string Reason);
+
+    /// <summary>From the child: it has recovered and runs.</summary>
+    public sealed record ChildRecovered
+    {
+        public static readonly ChildRecovered Instance = new();
     }
 
     private sealed record TryAcquire

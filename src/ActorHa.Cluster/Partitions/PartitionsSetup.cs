@@ -29,10 +29,11 @@ public static class PartitionsSetup
                     var claims = resolver.GetService<PartitionClaims>();
                     var lease = resolver.GetService<NodeLease>();
                     var local = resolver.GetService<LocalPartitions>();
+                    var unrecoverable = resolver.GetService<UnrecoverablePartitions>();
                     return entityId =>
                     {
                         var partition = PartitionId.Parse(entityId);
-                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation, local: local), claims, lease);
+                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation, local: local), claims, lease, unrecoverable);
                     };
                 },
                 new PartitionMessageExtractor(map),
@@ -48,7 +49,7 @@ public static class PartitionsSetup
             .WithActors((system, registry, resolver) =>
             {
                 registry.Register<PartitionForwarderKey>(system.ActorOf(
-                    PartitionForwarder.Props(map, resolver.GetService<LocalPartitions>(), resolver.GetService<RemoteOwners>(), settings.AttemptTimeout),
+                    PartitionForwarder.Props(map, resolver.GetService<LocalPartitions>(), resolver.GetService<RemoteOwners>(), settings.AttemptTimeout, resolver.GetService<UnrecoverablePartitions>()),
                     PartitionForwarder.Name));
                 var region = registry.Get<PartitionRegion>();
                 registry.Register<PartitionStarterKey>(system.ActorOf(PartitionStarter.Props(region, map), "partition-starter"));

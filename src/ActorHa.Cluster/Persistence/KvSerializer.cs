@@ -48,12 +48,14 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     private const string ForwardBatchManifest = "fwd.batch";
     private const string ReplyBatchManifest = "fwd.replies";
     private const string PartitionsHereManifest = "fwd.here";
+    private const string UnrecoverableReply = "r.unrecoverable";
+    private const string UnrecoverableHereManifest = "fwd.unrecoverable";
 
     /// <summary>What a forwarded batch may carry: requests and replies, nothing that nests.</summary>
     private static readonly HashSet<string> ItemManifests =
     [
         PutManifest, DeleteManifest, GetManifest, ListManifest, WrittenReply, DeletedReply, FoundReply, NotFoundReply,
-        MismatchReply, InvalidKeyReply, PageReply, UnavailableReply, IdempotencyConflictReply,
+        MismatchReply, InvalidKeyReply, PageReply, UnavailableReply, IdempotencyConflictReply, UnrecoverableReply,
     ];
 
     public static readonly IReadOnlyList<Type> BoundTypes =
@@ -63,6 +65,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         typeof(Replies.Written), typeof(Replies.Deleted), typeof(Replies.Found), typeof(Replies.NotFound),
         typeof(Replies.VersionMismatch), typeof(Replies.InvalidKey), typeof(Replies.KeyPage), typeof(Replies.Unavailable),
         typeof(Replies.IdempotencyConflict), typeof(ForwardBatch), typeof(ReplyBatch), typeof(PartitionsHere),
+        typeof(Replies.Unrecoverable), typeof(UnrecoverableHere),
     ];
 
     public override int Identifier => Id;
@@ -91,6 +94,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         ForwardBatch => ForwardBatchManifest,
         ReplyBatch => ReplyBatchManifest,
         PartitionsHere => PartitionsHereManifest,
+        Replies.Unrecoverable => UnrecoverableReply,
+        UnrecoverableHere => UnrecoverableHereManifest,
         _ => throw new ArgumentException($"{nameof(KvSerializer)} cannot serialize {o.GetType()}.", nameof(o)),
     };
 
@@ -162,6 +167,9 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             ForwardBatchManifest => new ForwardBatch(ReadItems(r, (id, item) => new ForwardedRequest(id, (IPartitionMessage)item))),
             ReplyBatchManifest => new ReplyBatch(ReadItems(r, (id, item) => new ForwardedReply(id, (IPartitionReply)item))),
             PartitionsHereManifest => new PartitionsHere(Enumerable.Range(0, ReadCount(r, sizeof(int))).Select(_ => r.ReadInt32()).ToList()),
+            UnrecoverableReply => new Replies.Unrecoverable(new PartitionId(r.ReadInt32()), r.ReadString(), TimeSpan.FromTicks(r.ReadInt64())),
+            // At least a partition and a one-byte string length each.
+            UnrecoverableHereManifest => new UnrecoverableHere(Enumerable.Range(0, ReadCount(r, sizeof(int) + 1)).Select(_ => new UnrecoverablePartition(r.ReadInt32(), r.ReadString())).ToList()),
             _ => throw new SerializationException($"{nameof(KvSerializer)} does not know the manifest '{manifest}'."),
         };
     }
@@ -243,6 +251,17 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                 foreach (var partition in h.Partitions)
                 {
                     w.Write(partition);
+                }
+
+                break;
+            case Replies.Unrecoverable r:
+                w.Write(r.Partition.Value); w.Write(r.Reason); w.Write(r.RetryAfter.Ticks);
+                break;
+            case UnrecoverableHere u:
+                w.Write(u.Partitions.Count);
+                foreach (var partition in u.Partitions)
+                {
+                    w.Write(partition.Partition); w.Write(partition.Reason);
                 }
 
                 break;

@@ -43,6 +43,23 @@ public static class StoreDamage
         AggregateException aggregate => aggregate.InnerExceptions.Select(Describe).FirstOrDefault(d => d is not null),
         _ => Describe(error.InnerException),
     };
+
+    /// <summary>
+    /// Why a partition's recovery cannot succeed however often it is retried, as the store stands: the store reports
+    /// damage, or a stored event cannot be deserialized (bytes overwritten or cut short, or written by a newer version
+    /// this one does not know). Null for what a retry may cure (a connection refused, a timeout, a lock).
+    /// </summary>
+    public static string? Unreadable(Exception? error) => Describe(error) is { } damage
+        ? $"the store reports damage ({damage})"
+        : FindSerializationError(error) is { } serialization ? $"a stored event cannot be read ({serialization.Message})" : null;
+
+    private static System.Runtime.Serialization.SerializationException? FindSerializationError(Exception? error) => error switch
+    {
+        null => null,
+        System.Runtime.Serialization.SerializationException serialization => serialization,
+        AggregateException aggregate => aggregate.InnerExceptions.Select(FindSerializationError).FirstOrDefault(e => e is not null),
+        _ => FindSerializationError(error.InnerException),
+    };
 }
 
 /// <summary>A throw-away persistent actor, one id per node address: recovers, writes one event, deletes it, stops.</summary>

@@ -695,6 +695,74 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         Assert.False(Ownership.TryAcquire(P, "next-owner").Acquired, "the predecessor's release freed the row its successor runs under");
     }
 
+    [Fact]
+    public void A_partition_with_an_unreadable_event_refuses_its_requests_at_once_writes_nothing_and_recovers_once_the_event_reads_again()
+    {
+        // arrange: three events, then the second one's bytes cut short, as damage on disk (or a bad restore) leaves them
+        var supervisor = StartServing(Claims);
+        supervisor.Tell(new Commands.Put("k2", V("two")));
+        ExpectMsg<Replies.Written>();
+        supervisor.Tell(new Commands.Put("k3", V("three")));
+        ExpectMsg<Replies.Written>();
+        Watch(supervisor);
+        supervisor.Tell(PartitionControl.Stop.Instance);
+        ExpectTerminated(supervisor);
+        var original = ReadPayload(sequenceNr: 2);
+        WritePayload(sequenceNr: 2, [0x01, 0x02]);
+        var events = CountRows($"SELECT COUNT(*) FROM event_journal WHERE persistence_id = '{PartitionActor.PersistenceIdFor(P)}'");
+
+        // act: a new incarnation on this node, retrying its recovery every 2 s
+        var listed = new UnrecoverablePartitions();
+        var retried = Sys.ActorOf(PartitionSupervisor.Props(P, g => PartitionActor.Props(P, 1000, Lease, g), Claims, Lease, listed, unrecoverableRetry: TimeSpan.FromSeconds(2)));
+        retried.Tell(new Queries.Get("k"));
+
+        // assert: the request that waited for the recovery is told why it failed, and so is the next one, at once
+        var first = ExpectMsg<Replies.Unrecoverable>(FirstReplyTimeout);
+        Assert.Equal(P, first.Partition);
+        Assert.Contains("a stored event cannot be read", first.Reason, StringComparison.Ordinal);
+        Assert.Contains("the last event replayed was sequence number 1", first.Reason, StringComparison.Ordinal);
+        var started = DateTime.UtcNow;
+        retried.Tell(new Commands.Put("k4", V("four")));
+        var refused = ExpectMsg<Replies.Unrecoverable>(TimeSpan.FromSeconds(1));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromMilliseconds(500), $"refused after {(DateTime.UtcNow - started).TotalMilliseconds:0} ms");
+        Assert.InRange(refused.RetryAfter, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+        Assert.Equal(P, Assert.Single(listed.All).Partition);
+        Assert.Equal(events, CountRows($"SELECT COUNT(*) FROM event_journal WHERE persistence_id = '{PartitionActor.PersistenceIdFor(P)}'"));
+
+        // act: the event restored (a repair, or a newer version's event now understood)
+        WritePayload(sequenceNr: 2, original);
+
+        // assert: a later attempt recovers every write, the partition serves again and is no longer listed
+        AwaitAssert(() =>
+        {
+            retried.Tell(new Queries.Get("k2"));
+            Assert.Equal("two", Encoding.UTF8.GetString(Assert.IsType<Replies.Found>(ExpectMsg<IPartitionReply>(TimeSpan.FromSeconds(1))).Value));
+        }, TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(200));
+        retried.Tell(new Commands.Put("k4", V("four")));
+        Assert.Equal(new Replies.Written("k4", 1, Created: true), ExpectMsg<Replies.Written>());
+        Assert.Empty(listed.All);
+    }
+
+    private byte[] ReadPayload(long sequenceNr)
+    {
+        using var connection = OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT payload FROM event_journal WHERE persistence_id = '{PartitionActor.PersistenceIdFor(P)}' AND sequence_nr = {sequenceNr}";
+        return (byte[])command.ExecuteScalar()!;
+    }
+
+    private void WritePayload(long sequenceNr, byte[] payload)
+    {
+        using var connection = OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"UPDATE event_journal SET payload = @payload WHERE persistence_id = '{PartitionActor.PersistenceIdFor(P)}' AND sequence_nr = {sequenceNr}";
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "payload";
+        parameter.Value = payload;
+        command.Parameters.Add(parameter);
+        Assert.Equal(1, command.ExecuteNonQuery());
+    }
+
     /// <summary>A supervisor whose partition has answered a write: acquired, recovered and running.</summary>
     private IActorRef StartServing(PartitionClaims claims)
     {

@@ -34,6 +34,9 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         new Replies.InvalidKey("", "empty"),
         new Replies.Unavailable("restarting", TimeSpan.FromMilliseconds(1500)),
         new Replies.IdempotencyConflict("k", "request id reused"),
+        new Replies.Unrecoverable(new PartitionId(7), "a stored event cannot be read (ü)", TimeSpan.FromSeconds(30)),
+        new UnrecoverableHere([new UnrecoverablePartition(7, "a stored event cannot be read"), new UnrecoverablePartition(31, "the store reports damage")]),
+        new UnrecoverableHere([]),
     ];
 
     public static TheoryData<object> LargestMessages()
@@ -55,6 +58,7 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
             new Replies.InvalidKey(key, new string('\u00fc', 300)),
             new Replies.IdempotencyConflict(key, new string('\u00fc', 300)),
             new Replies.Unavailable(new string('\u00fc', 300), TimeSpan.MaxValue),
+            new Replies.Unrecoverable(new PartitionId(int.MaxValue), new string('\u00fc', 300), TimeSpan.MaxValue),
         ];
     }
 
@@ -224,6 +228,8 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         { KvSerializer.DeletedManifest, "01FF" + "0400000000000000" + StoredTime + "00" },
         // A key whose 7-bit length decodes to -1.
         { "q.get", "FFFFFFFF0F" },
+        // An announcement of unrecoverable partitions claiming a billion of them in four bytes.
+        { "fwd.unrecoverable", "00CA9A3B" },
         // A batch inside a batch: only requests and replies may be items.
         { "fwd.batch", "01000000" + "0100000000000000" + "096677642E6261746368" + "00000000" },
     };
@@ -379,6 +385,7 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
     {
         Events.ValueWritten w => w with { Value = [] } is var n ? (n, Convert.ToHexString(w.Value)) : message,
         Commands.Put p => p with { Value = [] } is var n ? (n, Convert.ToHexString(p.Value)) : message,
+        UnrecoverableHere u => (nameof(UnrecoverableHere), string.Join(" | ", u.Partitions)),
         _ => message,
     };
 
