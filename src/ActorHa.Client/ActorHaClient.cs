@@ -46,6 +46,9 @@ public sealed class ActorHaClient(HttpClient http)
 {
     private const string InvalidKeyType = "urn:actorha:problem:invalid-key";
 
+    /// <summary>A 503 that no other node and no quick retry can change: the partition cannot be recovered from the store.</summary>
+    public const string PartitionUnrecoverableType = "urn:actorha:problem:partition-unrecoverable";
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     // A failover takes about a second and a half; polling five times a second finds the moved partition promptly.

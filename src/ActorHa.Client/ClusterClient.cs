@@ -159,7 +159,8 @@ public sealed class ClusterClient : IDisposable
                     try
                     {
                         var outcome = await send(Node(url), token).ConfigureAwait(false);
-                        if (outcome.Status != HttpStatusCode.ServiceUnavailable)
+                        // Every node reads the same store, so one that cannot recover the partition speaks for all of them.
+                        if (outcome.Status != HttpStatusCode.ServiceUnavailable || outcome.Problem?.Type == ActorHaClient.PartitionUnrecoverableType)
                         {
                             return outcome;
                         }
