@@ -23,6 +23,9 @@ public static class UpCommand
     /// <summary>What .NET reports for a child that SIGKILL ended: 128 + 9, as a shell does.</summary>
     private const int KilledExitCode = 137;
 
+    /// <summary>How long a node killed by SIGKILL, not seen stopped, waits for a survivor's fence line before it is reported as killed.</summary>
+    private static readonly TimeSpan FenceLineWait = TimeSpan.FromSeconds(3);
+
     public static Command Create()
     {
         var nodes = CliOptions.Int("--nodes", "Number of nodes.", 1, MaxNodes, 3);
@@ -154,6 +157,7 @@ public static class UpCommand
 
         var reported = new HashSet<int>();
         var seenStopped = new HashSet<int>();
+        var killedUndecided = new Dictionary<int, DateTime>();
         while (!stop.IsCancellationRequested)
         {
             var running = cluster.Nodes.Count(n => n.IsRunning);
@@ -177,11 +181,26 @@ public static class UpCommand
                     // stopped or starved). The message holds either way, so it does not depend on which came first.
                     Console.WriteLine($"{dead.Name} was stopped and then killed (exit code {KilledExitCode}; the survivors end a downed node that stays stopped); starting it again to rejoin. See {dead.LogFile}.");
                     seenStopped.Remove(dead.Index);
+                    killedUndecided.Remove(dead.Index);
                     cluster.Start(dead.Index);
                     reported.Remove(dead.Index);
                     continue;
                 }
 
+                if (dead.Process.ExitCode == KilledExitCode && running > 0 && !seenStopped.Contains(dead.Index))
+                {
+                    // Not seen stopped, and no survivor's line naming it yet: that line may still be on its way, since this
+                    // process writes the node logs from the nodes' output and may have just been resumed itself. Look again
+                    // for a few seconds before reporting a plain kill -9.
+                    var decideBy = killedUndecided.TryGetValue(dead.Index, out var by) ? by : killedUndecided[dead.Index] = DateTime.UtcNow + FenceLineWait;
+                    if (DateTime.UtcNow < decideBy)
+                    {
+                        reported.Remove(dead.Index);
+                        continue;
+                    }
+                }
+
+                killedUndecided.Remove(dead.Index);
                 var others = running == 0 ? "no node is left" : $"{Plural(running, "node")} keep{(running == 1 ? "s" : "")} serving";
                 Console.WriteLine($"{dead.Name} exited (code {dead.Process.ExitCode}); {others}. See {dead.LogFile}.");
             }
