@@ -83,7 +83,7 @@ public static class KvEndpoints
         }
     }
 
-    private static Task<IResult> GetOrListAsync(HttpRequest request, PartitionClient partitions, Admission admission, CancellationToken ct)
+    private static Task<IResult> GetOrListAsync(HttpRequest request, PartitionClient partitions, Admission admission, OwnerFetch fetch, CancellationToken ct)
     {
         if (!RequestKey.TryRead(request, out var key, out var problem))
         {
@@ -92,10 +92,10 @@ public static class KvEndpoints
 
         return key.Length == 0
             ? ListAsync(partitions, admission, request.Query["prefix"], request.Query["limit"], request.Query["after"], ct)
-            : GetAsync(key, partitions, ct);
+            : GetAsync(request, key, partitions, fetch, ct);
     }
 
-    private static async Task<IResult> GetAsync(string key, PartitionClient partitions, CancellationToken ct)
+    private static async Task<IResult> GetAsync(HttpRequest request, string key, PartitionClient partitions, OwnerFetch fetch, CancellationToken ct)
     {
         if (Keys.Validate(key) is { } problem)
         {
@@ -105,6 +105,7 @@ public static class KvEndpoints
         return await partitions.AskAsync(new Queries.Get(key), ct) switch
         {
             Replies.Found f => WithETag(f.Version, new ValueResult(f)),
+            Replies.FetchFromOwner large => await fetch.RelayAsync(request, large, ct),
             var other => Failure(key, other),
         };
     }

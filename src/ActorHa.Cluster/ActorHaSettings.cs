@@ -80,6 +80,13 @@ public sealed partial class ActorHaSettings
     /// </summary>
     public long MaxInFlightWriteBytes { get; set; } = 16L * 1024 * 1024;
 
+    /// <summary>
+    /// Largest value a read's reply carries over Akka remoting to another node; a larger one is fetched by that node
+    /// from the owner's HTTP API (<see cref="PeerHttpUrl"/>), so that bulk data never queues in front of the failure
+    /// detector's heartbeats. ACTORHA__REMOTEVALUELIMITBYTES.
+    /// </summary>
+    public int RemoteValueLimitBytes { get; set; } = 64 * 1024;
+
     /// <summary>Key listings a node runs at once (each asks every partition); one more is answered 503. ACTORHA__MAXCONCURRENTLISTS.</summary>
     public int MaxConcurrentLists { get; set; } = 16;
 
@@ -108,6 +115,13 @@ public sealed partial class ActorHaSettings
 
     public string EffectivePublicHost => string.IsNullOrWhiteSpace(PublicHost) ? Host : PublicHost;
 
+    /// <summary>
+    /// This node's HTTP API as the other nodes reach it: <see cref="HttpUrl"/> with a wildcard host replaced by
+    /// <see cref="EffectivePublicHost"/>, the name they already use for remoting. Not <see cref="EffectiveAdvertisedHttpUrl"/>:
+    /// that one is for clients, and behind published container ports it names the host's port, not the container's.
+    /// </summary>
+    public string PeerHttpUrl => WildcardHost().Replace(HttpUrl, m => m.Groups["scheme"].Value + EffectivePublicHost, 1).TrimEnd('/');
+
     public string EffectiveAdvertisedHttpUrl
     {
         get
@@ -118,8 +132,7 @@ public sealed partial class ActorHaSettings
             }
 
             // Kestrel's wildcard hosts listen everywhere but are no address to give out.
-            var url = WildcardHost().Replace(HttpUrl, m => m.Groups["scheme"].Value + EffectivePublicHost, 1);
-            return url.TrimEnd('/');
+            return PeerHttpUrl;
         }
     }
 
@@ -201,6 +214,11 @@ public sealed partial class ActorHaSettings
         if (MaxValueBytes < 1)
         {
             problems.Add("ActorHa:MaxValueBytes must be positive.");
+        }
+
+        if (RemoteValueLimitBytes < 0)
+        {
+            problems.Add($"ActorHa:RemoteValueLimitBytes must be 0 or more, not {RemoteValueLimitBytes}.");
         }
 
         if (MaxInFlightWriteBytes < MaxValueBytes)

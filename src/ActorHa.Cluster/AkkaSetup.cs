@@ -31,6 +31,7 @@ public static class AkkaSetup
         services.AddSingleton<NodeExit>();
         services.AddSingleton<LocalPartitions>();
         services.AddSingleton(new UnrecoverablePartitions());
+        services.AddSingleton(new LargeValueReplies(settings.PeerHttpUrl, settings.RemoteValueLimitBytes));
         services.AddSingleton<RemoteOwners>();
         services.AddSingleton<PartitionClient>();
         services.AddSingleton<ClusterView>();

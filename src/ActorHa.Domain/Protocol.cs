@@ -94,6 +94,13 @@ public static class Replies
     /// node tries the recovery again after RetryAfter, and restoring the store from a backup is what fixes damage.
     /// </summary>
     public sealed record Unrecoverable(PartitionId Partition, string Reason, TimeSpan RetryAfter) : IPartitionReply;
+
+    /// <summary>
+    /// The key has a value too large to send back over the cluster's remoting connection, which also carries the
+    /// failure detector's heartbeats: the node that asked fetches it over HTTP from OwnerUrl (the owner's own API)
+    /// instead. Version is the version found; a fetch may find a newer one, never an older one.
+    /// </summary>
+    public sealed record FetchFromOwner(string Key, long Version, int Length, string OwnerUrl) : IPartitionReply;
 }
 
 public readonly record struct KeyVersion(string Key, long Version);

@@ -43,6 +43,7 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private readonly RemoteOwners _owners;
     private readonly TimeSpan _replyTimeout;
     private readonly UnrecoverablePartitions? _unrecoverable;
+    private readonly LargeValueReplies? _large;
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
 
     private readonly Dictionary<long, (TaskCompletionSource<IPartitionReply> Reply, Address Peer, DateTime SentAt)> _pending = [];
@@ -56,8 +57,9 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
     private long _nextId = Random.Shared.NextInt64(long.MaxValue / 2);
     private bool _flushScheduled;
 
-    public PartitionForwarder(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout, UnrecoverablePartitions? unrecoverable = null)
+    public PartitionForwarder(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout, UnrecoverablePartitions? unrecoverable = null, LargeValueReplies? large = null)
     {
+        _large = large;
         _unrecoverable = unrecoverable;
         _map = map;
         _local = local;
@@ -66,7 +68,8 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
 
         Receive<Forward>(OnForward);
         Receive<ForwardBatch>(OnForwardBatch);
-        Receive<LocalReply>(reply => Enqueue(reply.Origin, new ForwardedReply(reply.Id, reply.Reply)));
+        // Every reply here goes to another node: a large value goes as a pointer to this node's HTTP API.
+        Receive<LocalReply>(reply => Enqueue(reply.Origin, new ForwardedReply(reply.Id, _large?.ForRemote(reply.Reply) ?? reply.Reply)));
         Receive<ReplyBatch>(OnReplyBatch);
         Receive<Flush>(_ => OnFlush());
         Receive<PartitionsHere>(here =>
@@ -105,8 +108,8 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout, UnrecoverablePartitions? unrecoverable = null) =>
-        Akka.Actor.Props.Create(() => new PartitionForwarder(map, local, owners, replyTimeout, unrecoverable));
+    public static Props Props(PartitionMap map, LocalPartitions local, RemoteOwners owners, TimeSpan replyTimeout, UnrecoverablePartitions? unrecoverable = null, LargeValueReplies? large = null) =>
+        Akka.Actor.Props.Create(() => new PartitionForwarder(map, local, owners, replyTimeout, unrecoverable, large));
 
     protected override void PreStart()
     {
@@ -318,6 +321,7 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
         Replies.IdempotencyConflict r => 64 + ((r.Key.Length + r.Reason.Length) * 3),
         Replies.Unavailable r => 64 + (r.Reason.Length * 3),
         Replies.Unrecoverable r => 64 + (r.Reason.Length * 3),
+        Replies.FetchFromOwner r => 64 + ((r.Key.Length + r.OwnerUrl.Length) * 3),
         _ => 256,
     };
 

@@ -45,6 +45,7 @@ public sealed class PartitionActor : ReceivePersistentActor
     private readonly ILeaseGuard _lease;
     private readonly long _generation;
     private readonly LocalPartitions? _local;
+    private readonly LargeValueReplies? _large;
 
     private PartitionState _state = PartitionState.Empty;
     private List<(IWriteCommand Command, IActorRef ReplyTo)> _queued = [];
@@ -54,9 +55,10 @@ public sealed class PartitionActor : ReceivePersistentActor
     private int _eventsSinceSnapshot;
     private bool _stopRequested;
 
-    public PartitionActor(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider clock, LocalPartitions? local)
+    public PartitionActor(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider clock, LocalPartitions? local, LargeValueReplies? large = null)
     {
         _partition = partition;
+        _large = large;
         _local = local;
         _snapshotEvery = snapshotEvery;
         _lease = lease;
@@ -90,7 +92,18 @@ public sealed class PartitionActor : ReceivePersistentActor
 
         // Every answer is given only while this node's lease guarantees nobody else owns the partition:
         // a node that was frozen or cut off, and whose partition moved meanwhile, must answer nothing stale.
-        Command<Queries.Get>(get => Sender.Tell(Owns ? _state.Answer(get) : LeaseLapsed()));
+        // A caller on another node (through the shard regions) gets a large value as a pointer to this node's HTTP API.
+        Command<Queries.Get>(get =>
+        {
+            if (!Owns)
+            {
+                Sender.Tell(LeaseLapsed());
+                return;
+            }
+
+            var answer = _state.Answer(get);
+            Sender.Tell(_large is null ? answer : _large.For(Sender, answer));
+        });
         Command<Queries.ListKeys>(list => Sender.Tell(Owns ? _state.Answer(list) : LeaseLapsed()));
         Command<IWriteCommand>(command =>
         {
@@ -134,8 +147,9 @@ public sealed class PartitionActor : ReceivePersistentActor
 
     /// <param name="generation">The lease generation the partition was acquired under; a later generation voids it.</param>
     /// <param name="local">Where the partition announces itself to this node's <see cref="PartitionClient"/> once it runs; null: not at all.</param>
-    public static Props Props(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider? clock = null, LocalPartitions? local = null) =>
-        Akka.Actor.Props.Create(() => new PartitionActor(partition, snapshotEvery, lease, generation, clock ?? TimeProvider.System, local));
+    /// <param name="large">How large values go to callers on other nodes; null: as they are.</param>
+    public static Props Props(PartitionId partition, int snapshotEvery, ILeaseGuard lease, long generation, TimeProvider? clock = null, LocalPartitions? local = null, LargeValueReplies? large = null) =>
+        Akka.Actor.Props.Create(() => new PartitionActor(partition, snapshotEvery, lease, generation, clock ?? TimeProvider.System, local, large));
 
     /// <summary>
     /// True while this incarnation may answer: the lease is current and of the generation it was acquired

@@ -30,10 +30,11 @@ public static class PartitionsSetup
                     var lease = resolver.GetService<NodeLease>();
                     var local = resolver.GetService<LocalPartitions>();
                     var unrecoverable = resolver.GetService<UnrecoverablePartitions>();
+                    var large = resolver.GetService<LargeValueReplies>();
                     return entityId =>
                     {
                         var partition = PartitionId.Parse(entityId);
-                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation, local: local), claims, lease, unrecoverable);
+                        return PartitionSupervisor.Props(partition, generation => PartitionActor.Props(partition, settings.SnapshotEvery, lease, generation, local: local, large: large), claims, lease, unrecoverable);
                     };
                 },
                 new PartitionMessageExtractor(map),
@@ -49,7 +50,7 @@ public static class PartitionsSetup
             .WithActors((system, registry, resolver) =>
             {
                 registry.Register<PartitionForwarderKey>(system.ActorOf(
-                    PartitionForwarder.Props(map, resolver.GetService<LocalPartitions>(), resolver.GetService<RemoteOwners>(), settings.AttemptTimeout, resolver.GetService<UnrecoverablePartitions>()),
+                    PartitionForwarder.Props(map, resolver.GetService<LocalPartitions>(), resolver.GetService<RemoteOwners>(), settings.AttemptTimeout, resolver.GetService<UnrecoverablePartitions>(), resolver.GetService<LargeValueReplies>()),
                     PartitionForwarder.Name));
                 var region = registry.Get<PartitionRegion>();
                 registry.Register<PartitionStarterKey>(system.ActorOf(PartitionStarter.Props(region, map), "partition-starter"));

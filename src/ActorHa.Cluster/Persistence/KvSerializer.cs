@@ -50,12 +50,13 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     private const string PartitionsHereManifest = "fwd.here";
     private const string UnrecoverableReply = "r.unrecoverable";
     private const string UnrecoverableHereManifest = "fwd.unrecoverable";
+    private const string FetchFromOwnerReply = "r.fetch";
 
     /// <summary>What a forwarded batch may carry: requests and replies, nothing that nests.</summary>
     private static readonly HashSet<string> ItemManifests =
     [
         PutManifest, DeleteManifest, GetManifest, ListManifest, WrittenReply, DeletedReply, FoundReply, NotFoundReply,
-        MismatchReply, InvalidKeyReply, PageReply, UnavailableReply, IdempotencyConflictReply, UnrecoverableReply,
+        MismatchReply, InvalidKeyReply, PageReply, UnavailableReply, IdempotencyConflictReply, UnrecoverableReply, FetchFromOwnerReply,
     ];
 
     public static readonly IReadOnlyList<Type> BoundTypes =
@@ -65,7 +66,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         typeof(Replies.Written), typeof(Replies.Deleted), typeof(Replies.Found), typeof(Replies.NotFound),
         typeof(Replies.VersionMismatch), typeof(Replies.InvalidKey), typeof(Replies.KeyPage), typeof(Replies.Unavailable),
         typeof(Replies.IdempotencyConflict), typeof(ForwardBatch), typeof(ReplyBatch), typeof(PartitionsHere),
-        typeof(Replies.Unrecoverable), typeof(UnrecoverableHere),
+        typeof(Replies.Unrecoverable), typeof(UnrecoverableHere), typeof(Replies.FetchFromOwner),
     ];
 
     public override int Identifier => Id;
@@ -96,6 +97,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         PartitionsHere => PartitionsHereManifest,
         Replies.Unrecoverable => UnrecoverableReply,
         UnrecoverableHere => UnrecoverableHereManifest,
+        Replies.FetchFromOwner => FetchFromOwnerReply,
         _ => throw new ArgumentException($"{nameof(KvSerializer)} cannot serialize {o.GetType()}.", nameof(o)),
     };
 
@@ -168,6 +170,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             ReplyBatchManifest => new ReplyBatch(ReadItems(r, (id, item) => new ForwardedReply(id, (IPartitionReply)item))),
             PartitionsHereManifest => new PartitionsHere(Enumerable.Range(0, ReadCount(r, sizeof(int))).Select(_ => r.ReadInt32()).ToList()),
             UnrecoverableReply => new Replies.Unrecoverable(new PartitionId(r.ReadInt32()), r.ReadString(), TimeSpan.FromTicks(r.ReadInt64())),
+            FetchFromOwnerReply => new Replies.FetchFromOwner(r.ReadString(), r.ReadInt64(), r.ReadInt32(), r.ReadString()),
             // At least a partition and a one-byte string length each.
             UnrecoverableHereManifest => new UnrecoverableHere(Enumerable.Range(0, ReadCount(r, sizeof(int) + 1)).Select(_ => new UnrecoverablePartition(r.ReadInt32(), r.ReadString())).ToList()),
             _ => throw new SerializationException($"{nameof(KvSerializer)} does not know the manifest '{manifest}'."),
@@ -256,6 +259,9 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                 break;
             case Replies.Unrecoverable r:
                 w.Write(r.Partition.Value); w.Write(r.Reason); w.Write(r.RetryAfter.Ticks);
+                break;
+            case Replies.FetchFromOwner r:
+                w.Write(r.Key); w.Write(r.Version); w.Write(r.Length); w.Write(r.OwnerUrl);
                 break;
             case UnrecoverableHere u:
                 w.Write(u.Partitions.Count);

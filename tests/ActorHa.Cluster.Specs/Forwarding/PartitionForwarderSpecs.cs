@@ -93,6 +93,43 @@ public sealed class PartitionForwarderSpecs(ITestOutputHelper output) : Akka.Tes
     }
 
     [Fact]
+    public void A_value_larger_than_the_remote_limit_goes_back_as_a_pointer_to_this_nodes_http_api_and_one_at_the_limit_as_it_is()
+    {
+        // arrange: a forwarder whose node's API other nodes reach at http://node1:8080, with a 1 KiB limit
+        var forwarder = Sys.ActorOf(PartitionForwarder.Props(Map, _local, _owners, TimeSpan.FromSeconds(5), large: new LargeValueReplies("http://node1:8080", 1024)));
+        var partition = PartitionProbe(1);
+        var origin = CreateTestProbe();
+        var (big, edge) = (KeyIn(1), Enumerable.Range(0, 10_000).Select(i => $"other-{i}").First(k => Map.For(k).Value == 1));
+        var at = DateTimeOffset.UnixEpoch;
+
+        // act
+        forwarder.Tell(new ForwardBatch([new ForwardedRequest(1, new Queries.Get(big)), new ForwardedRequest(2, new Queries.Get(edge))]), origin.Ref);
+        partition.ExpectMsg<Queries.Get>();
+        partition.LastSender.Tell(new Replies.Found(big, new byte[1025], 7, at, at));
+        partition.ExpectMsg<Queries.Get>();
+        partition.LastSender.Tell(new Replies.Found(edge, new byte[1024], 3, at, at));
+
+        // assert: the bytes of the large one never enter the batch
+        var replies = ReplyItems(origin, 2).ToDictionary(r => r.Id, r => r.Reply);
+        Assert.Equal(new Replies.FetchFromOwner(big, 7, 1025, "http://node1:8080"), replies[1]);
+        Assert.Equal(1024, Assert.IsType<Replies.Found>(replies[2]).Value.Length);
+    }
+
+    [Fact]
+    public void A_large_value_goes_as_it_is_to_a_caller_on_the_same_node_and_as_a_pointer_to_one_on_another()
+    {
+        var large = new LargeValueReplies("http://node1:8080", 1024);
+        var found = new Replies.Found("k", new byte[4096], 2, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch);
+        var remote = ((ExtendedActorSystem)Sys).Provider.ResolveActorRef(new RootActorPath(new Address("akka.tcp", "actorha", "10.0.0.9", 4053)) / "temp" / "x");
+
+        Assert.Same(found, large.For(TestActor, found));
+        Assert.Equal(new Replies.FetchFromOwner("k", 2, 4096, "http://node1:8080"), large.For(remote, found));
+        Assert.Same(found, new LargeValueReplies(null, 1024).For(remote, found));
+        var notFound = new Replies.NotFound("k");
+        Assert.Same(notFound, large.For(remote, notFound));
+    }
+
+    [Fact]
     public void A_request_for_a_partition_that_does_not_run_on_the_node_is_answered_unavailable_at_once_and_handed_to_nobody()
     {
         // arrange

@@ -37,6 +37,7 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         new Replies.Unrecoverable(new PartitionId(7), "a stored event cannot be read (ü)", TimeSpan.FromSeconds(30)),
         new UnrecoverableHere([new UnrecoverablePartition(7, "a stored event cannot be read"), new UnrecoverablePartition(31, "the store reports damage")]),
         new UnrecoverableHere([]),
+        new Replies.FetchFromOwner("k/ü", 12, 1_048_576, "http://node1:8080"),
     ];
 
     public static TheoryData<object> LargestMessages()
@@ -59,6 +60,7 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
             new Replies.IdempotencyConflict(key, new string('\u00fc', 300)),
             new Replies.Unavailable(new string('\u00fc', 300), TimeSpan.MaxValue),
             new Replies.Unrecoverable(new PartitionId(int.MaxValue), new string('\u00fc', 300), TimeSpan.MaxValue),
+            new Replies.FetchFromOwner(key, long.MaxValue, int.MaxValue, "http://" + new string('h', 253) + ":65535"),
         ];
     }
 
