@@ -46,6 +46,20 @@ public sealed class ComposeDemoSpecs(ITestOutputHelper output)
             });
             Mark(clock, $"{acked.Count} keys written through every published port");
 
+            // Over RemoteValueLimitBytes: a node that does not own it fetches it from the owner's API by container name
+            // (PeerHttpUrl), not by the published port clients are given, which does not exist inside the network.
+            var large = Enumerable.Range(0, 512 * 1024).Select(i => (byte)(i * 7)).ToArray();
+            var largePut = await nodes[1].PutAsync("compose/large", large);
+            Assert.True(largePut.IsSuccess, $"{(int)largePut.Status} {largePut.Problem?.Detail}");
+            foreach (var (index, node) in nodes)
+            {
+                var read = await node.GetAsync("compose/large");
+                Assert.True(read.IsSuccess && read.Value!.Value.SequenceEqual(large) && read.Value.Version == largePut.Value!.Version,
+                    $"node{index}: {(int)read.Status} {read.Problem?.Detail}");
+            }
+
+            Mark(clock, "a 512 KiB value reads back through every published port");
+
             await Compose("kill", "-s", "SIGKILL", "node2");
             Mark(clock, "node2 killed (SIGKILL)");
 
