@@ -274,7 +274,15 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         _childRecovered = true;
         while (_buffer.TryDequeue(out var buffered))
         {
-            _child!.Tell(buffered.Message, buffered.Sender);
+            // A hand-off that came during the recovery reached the child first: it stops without serving these.
+            if (_stopping)
+            {
+                buffered.Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200)));
+            }
+            else
+            {
+                _child!.Tell(buffered.Message, buffered.Sender);
+            }
         }
 
         if (_unrecoverable is null)
