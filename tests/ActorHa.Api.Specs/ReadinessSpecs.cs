@@ -41,8 +41,14 @@ public sealed class ReadinessSpecs(LeaseNodeFixture node) : IClassFixture<LeaseN
     [Fact]
     public async Task A_request_for_a_partition_on_a_node_whose_lease_has_lapsed_is_refused_at_once_not_after_the_request_timeout()
     {
-        // arrange: a ready node whose store stops confirming its lease
+        // arrange: a ready node whose store stops confirming its lease, with the key's partition running. Ready does not
+        // wait for every partition: one still starting when the lock comes holds the write until it runs, so the write
+        // is sent and its outcome unknown (503), and it is applied once the lock goes (seen on a fresh node in CI).
         Assert.Equal(HttpStatusCode.OK, (await ReadyAsync()).Status);
+        using (var served = await node.Http.GetAsync("v1/kv/lapsed-lease"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, served.StatusCode);
+        }
         HttpStatusCode status;
         string body;
         TimeSpan took;
