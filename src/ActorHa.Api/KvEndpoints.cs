@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Globalization;
 using ActorHa.Cluster;
+using ActorHa.Cluster.Forwarding;
+using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -19,7 +21,7 @@ public static class KvEndpoints
     public const int DefaultListLimit = 100;
     public const int MaxListLimit = 1000;
 
-    private const string IdempotencyKeyHeader = "Idempotency-Key";
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
 
     public static IEndpointRouteBuilder MapKvApi(this IEndpointRouteBuilder app)
     {
@@ -36,7 +38,7 @@ public static class KvEndpoints
     /// <summary>The key the client addressed, as a link it can follow: the same escaping as ActorHaClient.KeyPath.</summary>
     public static string Location(string key) => "/v1/kv/" + Keys.Escape(key);
 
-    private static async Task<IResult> PutAsync(HttpRequest request, PartitionClient partitions, ActorHaSettings settings, Admission admission, CancellationToken ct)
+    private static async Task<IResult> PutAsync(HttpRequest request, PartitionClient partitions, ActorHaSettings settings, Admission admission, LocalPartitions local, RemoteOwners owners, OwnerRelay relay, CancellationToken ct)
     {
         if (KeyOf(request, out var key) is { } invalidKey)
         {
@@ -69,6 +71,13 @@ public static class KvEndpoints
                 return Problems.ValueTooLarge(settings.MaxValueBytes);
             }
 
+            // A large value for a partition another node runs goes to that node over HTTP, not over remoting (OwnerRelay).
+            var partition = partitions.Map.For(key);
+            if (value.Length > settings.RemoteValueLimitBytes && !OwnerRelay.IsRelayed(request) && local.For(partition) is null && owners.PeerUrlFor(partition) is { } ownerUrl)
+            {
+                return await relay.PutAsync(request, ownerUrl, key, value, ct);
+            }
+
             return await partitions.AskAsync(new Commands.Put(key, value, expected, requestId), ct) switch
             {
                 Replies.Written w => WithETag(w.Version, w.Created
@@ -83,7 +92,7 @@ public static class KvEndpoints
         }
     }
 
-    private static Task<IResult> GetOrListAsync(HttpRequest request, PartitionClient partitions, Admission admission, OwnerFetch fetch, CancellationToken ct)
+    private static Task<IResult> GetOrListAsync(HttpRequest request, PartitionClient partitions, Admission admission, OwnerRelay relay, CancellationToken ct)
     {
         if (!RequestKey.TryRead(request, out var key, out var problem))
         {
@@ -92,10 +101,10 @@ public static class KvEndpoints
 
         return key.Length == 0
             ? ListAsync(partitions, admission, request.Query["prefix"], request.Query["limit"], request.Query["after"], ct)
-            : GetAsync(request, key, partitions, fetch, ct);
+            : GetAsync(request, key, partitions, relay, ct);
     }
 
-    private static async Task<IResult> GetAsync(HttpRequest request, string key, PartitionClient partitions, OwnerFetch fetch, CancellationToken ct)
+    private static async Task<IResult> GetAsync(HttpRequest request, string key, PartitionClient partitions, OwnerRelay relay, CancellationToken ct)
     {
         if (Keys.Validate(key) is { } problem)
         {
@@ -105,7 +114,7 @@ public static class KvEndpoints
         return await partitions.AskAsync(new Queries.Get(key), ct) switch
         {
             Replies.Found f => WithETag(f.Version, new ValueResult(f)),
-            Replies.FetchFromOwner large => await fetch.RelayAsync(request, large, ct),
+            Replies.FetchFromOwner large => await relay.FetchAsync(request, large, ct),
             var other => Failure(key, other),
         };
     }

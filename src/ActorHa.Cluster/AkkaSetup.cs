@@ -72,7 +72,7 @@ public static class AkkaSetup
                 })
                 .WithClustering(new ClusterOptions
                 {
-                    Roles = [PartitionsSetup.Role, HttpAddresses.HoconRoleFor(settings), .. ProcessIdentity.Current is { } self ? [self.HoconRole] : Array.Empty<string>()],
+                    Roles = [PartitionsSetup.Role, HttpAddresses.HoconRoleFor(settings), HttpAddresses.HoconPeerRoleFor(settings), .. ProcessIdentity.Current is { } self ? [self.HoconRole] : Array.Empty<string>()],
                     MinimumNumberOfMembers = settings.MinMembers,
                     SeedNodes = seeds.Select(s => $"{settings.RemotingProtocol}://{settings.ClusterName}@{s}").ToArray(),
                 })

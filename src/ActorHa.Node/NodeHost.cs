@@ -73,7 +73,7 @@ public static class NodeHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddActorHaProblems();
         builder.Services.AddSingleton<Admission>();
-        builder.Services.AddSingleton<OwnerFetch>();
+        builder.Services.AddSingleton<OwnerRelay>();
         builder.Services.AddActorHaCluster(settings);
 
         var app = builder.Build();

@@ -48,6 +48,8 @@ public sealed class CliArgumentSpecs
     [InlineData("actorha bench load: --duration must be a positive duration such as 10s", "bench", "load", "--duration", "0")]
     [InlineData("actorha bench load: --warmup must be a duration such as 10s", "bench", "load", "--warmup", "soon")]
     [InlineData("actorha bench load: --read-ratio must be a number between 0 and 1, not '1.5'", "bench", "load", "--read-ratio", "1.5")]
+    [InlineData("actorha bench load: --value-bytes must be a whole number between 1 and 16777216, not '0'", "bench", "load", "--value-bytes", "0")]
+    [InlineData("actorha bench load: --keys must be a whole number between 1 and 1000000, not '1MiB'", "bench", "load", "--keys", "1MiB")]
     [InlineData("actorha bench failover: --nodes must be a whole number between 2 and 9, not '1'", "bench", "failover", "--nodes", "1")]
     [InlineData("actorha bench failover: --clients must be a whole number between 1 and 10000, not '0'", "bench", "failover", "--clients", "0")]
     [InlineData("actorha bench recovery: --events must be a whole number of at least 1, not '-3'", "bench", "recovery", "--events", "-3")]

@@ -9,7 +9,8 @@ using ActorHa.Launcher;
 namespace ActorHa.Cli.Bench;
 
 public sealed record LoadOptions(int Nodes, IReadOnlyList<int> Concurrency, TimeSpan Duration, double ReadRatio, bool CompareEtcd, string DataDir, IReadOnlyList<string> Urls,
-    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription, bool RouteToOwners = false, TimeSpan Warmup = default);
+    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription, bool RouteToOwners = false, TimeSpan Warmup = default,
+    int ValueBytes = LoadBenchmark.DefaultValueBytes, int Keys = LoadBenchmark.DefaultKeys);
 
 /// <summary>Throughput and latency of one load phase.</summary>
 /// <param name="CpuMicrosPerRequest">CPU time of all the target's processes per request, in µs; null when they are not ours to watch (--url).</param>
@@ -19,16 +20,17 @@ public sealed record LoadResult(string Target, string Operation, int Concurrency
 }
 
 /// <summary>
-/// `actorha bench load`: HTTP writes of random keys among 10,000 with ~70-byte values, spread over every node,
+/// `actorha bench load`: HTTP writes of random keys among 10,000 with ~70-byte values (by default), spread over every node,
 /// each durably acknowledged, then reads of the same keys; optionally the same load against a 3-node etcd
 /// started from Debian's etcd-server on loopback, in the same run, through its JSON gateway.
 /// </summary>
 public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
 {
-    public const int KeySpace = 10_000;
+    public const int DefaultKeys = 10_000;
+    public const int DefaultValueBytes = 70;
     public const double GoalWriteRatio = 1.5;
     public const double GoalReadsPerSecond = 10_000;
-    private static readonly byte[] Value = Encoding.ASCII.GetBytes(new string('v', 70));
+    private readonly byte[] _value = Encoding.ASCII.GetBytes(new string('v', options.ValueBytes));
 
     public async Task<IReadOnlyList<LoadResult>> RunAsync(CancellationToken ct)
     {
@@ -36,14 +38,14 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         await using var cluster = options.Urls.Count > 0 ? null : await StartClusterAsync(ct);
         var urls = options.Urls.Count > 0 ? options.Urls : cluster!.Nodes.Select(n => n.HttpUrl).ToList();
         var pids = cluster?.Nodes.Select(n => n.Pid ?? 0).Where(p => p > 0).ToList() ?? [];
-        output.WriteLine($"# load: {urls.Count} ActorHa nodes, store {options.StoreDescription}: every acknowledged write is durable, keys {KeySpace}, values {Value.Length} B, {options.Duration.TotalSeconds:0} s per phase");
+        output.WriteLine($"# load: {urls.Count} ActorHa nodes, store {options.StoreDescription}: every acknowledged write is durable, keys {options.Keys}, values {_value.Length} B, {options.Duration.TotalSeconds:0} s per phase");
         if (pids.Count > 0)
         {
             // Before any load: what a node costs just for being a cluster member with its partitions started.
             output.WriteLine($"# idle RSS: {string.Join(", ", pids.Select(p => $"{ProcessStats.RssMiB(p):0} MiB"))}");
         }
 
-        var target = new ActorHaTarget(urls);
+        var target = new ActorHaTarget(urls, options.Keys);
         await PrefillAsync(target, ct);
         using var stopRouting = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (options.RouteToOwners)
@@ -128,10 +130,10 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
     }
 
     /// <summary>Writes every key once, so reads find values and writes are updates as in steady state.</summary>
-    private static async Task PrefillAsync(ILoadTarget target, CancellationToken ct)
+    private async Task PrefillAsync(ILoadTarget target, CancellationToken ct)
     {
-        await Parallel.ForEachAsync(Enumerable.Range(0, KeySpace), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct },
-            async (i, token) => await target.PutAsync(i, Value, i, token));
+        await Parallel.ForEachAsync(Enumerable.Range(0, options.Keys), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct },
+            async (i, token) => await target.PutAsync(i, _value, i, token));
     }
 
     /// <summary>
@@ -171,6 +173,11 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         var perRequest = Micros(result.CpuMicrosPerRequest);
         output.WriteLine($"{name,-8} {op,-5} {concurrency,4} {result.PerSecond,9:0} {result.P50,7:0.0} {result.P99,7:0.0} {result.P999,7:0.0} {result.Errors,6} {perRequest,7}  " +
                          string.Join("  ", cpu.Zip(rss, (c, r) => $"cpu {c:0}% rss {r:0} MiB")));
+        if (_value.Length >= 64 * 1024)
+        {
+            output.WriteLine($"#   = {result.PerSecond * _value.Length / 1e6:0} MB/s of values");
+        }
+
         return result;
     }
 
@@ -187,13 +194,13 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             var n = 0;
             while (Stopwatch.GetTimestamp() < stopAt)
             {
-                var key = random.Next(KeySpace);
+                var key = random.Next(options.Keys);
                 var isWrite = write || (options.ReadRatio < 1 && op == "mixed" && random.NextDouble() >= options.ReadRatio);
                 var started = Stopwatch.GetTimestamp();
                 bool ok;
                 try
                 {
-                    ok = isWrite ? await target.PutAsync(key, Value, worker + n++, ct) : await target.GetAsync(key, worker + n++, ct);
+                    ok = isWrite ? await target.PutAsync(key, _value, worker + n++, ct) : await target.GetAsync(key, worker + n++, ct);
                 }
                 catch (HttpRequestException)
                 {
@@ -220,9 +227,9 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         Task<bool> GetAsync(int key, int spread, CancellationToken ct);
     }
 
-    private sealed class ActorHaTarget(IReadOnlyList<string> urls) : ILoadTarget
+    private sealed class ActorHaTarget(IReadOnlyList<string> urls, int keys) : ILoadTarget
     {
-        private static readonly string[] Keys = Enumerable.Range(0, KeySpace).Select(k => $"bench-{k}").ToArray();
+        private readonly string[] _keys = Enumerable.Range(0, keys).Select(k => $"bench-{k}").ToArray();
         private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromSeconds(30) };
 
         public OwnerRoutes? Routes { get; private set; }
@@ -249,18 +256,18 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             }, ct).ContinueWith(static t => t.Exception, TaskScheduler.Default);
         }
 
-        private string UrlFor(int key, int spread) => Routes?.UrlFor(Keys[key]) ?? urls[spread % urls.Count];
+        private string UrlFor(int key, int spread) => Routes?.UrlFor(_keys[key]) ?? urls[spread % urls.Count];
 
         public async Task<bool> PutAsync(int key, byte[] value, int spread, CancellationToken ct)
         {
             using var content = new ByteArrayContent(value);
-            using var response = await _http.PutAsync($"{UrlFor(key, spread)}/v1/kv/{Keys[key]}", content, ct);
+            using var response = await _http.PutAsync($"{UrlFor(key, spread)}/v1/kv/{_keys[key]}", content, ct);
             return response.IsSuccessStatusCode;
         }
 
         public async Task<bool> GetAsync(int key, int spread, CancellationToken ct)
         {
-            using var response = await _http.GetAsync($"{UrlFor(key, spread)}/v1/kv/{Keys[key]}", ct);
+            using var response = await _http.GetAsync($"{UrlFor(key, spread)}/v1/kv/{_keys[key]}", ct);
             await response.Content.ReadAsByteArrayAsync(ct);
             return response.IsSuccessStatusCode;
         }

@@ -46,9 +46,11 @@ public static class BenchCommand
         var routing = new Option<string>("--routing") { Description = "any (each request to any node, as etcd's clients do) or owner (to the node owning the key's partition, per /v1/cluster).", DefaultValueFactory = _ => "any" };
         routing.AcceptOnlyFromAmong("any", "owner");
         var warmup = CliOptions.Duration("--warmup", "Unmeasured writes, then reads, at the highest concurrency before the measured phases of each target (0 for none).", "5s", allowZero: true);
+        var valueBytes = CliOptions.Int("--value-bytes", "Size of every value written (the node's MaxValueBytes, 1 MiB by default, is the most it takes).", 1, 16 * 1024 * 1024, LoadBenchmark.DefaultValueBytes);
+        var keys = CliOptions.Int("--keys", "Distinct keys written and read (fewer for large values: every key is written once before the phases).", 1, 1_000_000, LoadBenchmark.DefaultKeys);
         var command = new Command("load", "Durable write and read throughput and latency over HTTP, optionally side by side with etcd.")
         {
-            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir, routing, warmup,
+            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir, routing, warmup, valueBytes, keys,
         };
         var store = new StoreOption();
         store.AddTo(command);
@@ -58,7 +60,7 @@ public static class BenchCommand
             var levels = CliOptions.ParseIntList(parse.GetValue(concurrency)!);
             var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
                 parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription, parse.GetValue(routing) == "owner",
-                Durations.Parse(parse.GetValue(warmup)!));
+                Durations.Parse(parse.GetValue(warmup)!), parse.GetValue(valueBytes), parse.GetValue(keys));
             var results = await new LoadBenchmark(options, Console.Out).RunAsync(ct);
             return results.Any(r => r.Errors > 0) ? 1 : 0;
         });

@@ -92,8 +92,11 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
             _unreachable.Remove(e.Member.Address);
             UpdateOwners();
         });
+        Receive<ClusterEvent.MemberUp>(e => _owners.SetPeerUrl(e.Member.Address, Membership.HttpAddresses.PeerOf(e.Member)));
+        Receive<ClusterEvent.MemberWeaklyUp>(e => _owners.SetPeerUrl(e.Member.Address, Membership.HttpAddresses.PeerOf(e.Member)));
         Receive<ClusterEvent.MemberRemoved>(e =>
         {
+            _owners.SetPeerUrl(e.Member.Address, null);
             _claims.Remove(e.Member.Address);
             _peers.Remove(e.Member.Address);
             _unrecoverable?.ForgetRemote(e.Member.Address);

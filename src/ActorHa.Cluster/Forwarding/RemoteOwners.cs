@@ -13,9 +13,26 @@ namespace ActorHa.Cluster.Forwarding;
 public sealed class RemoteOwners(PartitionMap map)
 {
     private readonly Address?[] _owners = new Address?[map.PartitionCount];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Address, string> _peerUrls = new();
 
     public Address? For(PartitionId partition) => Volatile.Read(ref _owners[partition.Value]);
 
     /// <summary>Set by this node's <see cref="PartitionForwarder"/> from what the other nodes announce.</summary>
     public void Set(PartitionId partition, Address? owner) => Volatile.Write(ref _owners[partition.Value], owner);
+
+    /// <summary>The HTTP API of the node another node announced the partition on, as this node reaches it; null when unknown.</summary>
+    public string? PeerUrlFor(PartitionId partition) => For(partition) is { } owner && _peerUrls.TryGetValue(owner, out var url) ? url : null;
+
+    /// <summary>Set by this node's <see cref="PartitionForwarder"/> from membership (each member's <c>peer-http=</c> role).</summary>
+    public void SetPeerUrl(Address member, string? url)
+    {
+        if (url is null)
+        {
+            _peerUrls.TryRemove(member, out _);
+        }
+        else
+        {
+            _peerUrls[member] = url;
+        }
+    }
 }

@@ -42,7 +42,7 @@ public sealed class ClusterView(ActorSystem system, IRequiredActor<PartitionRegi
                 HttpAddresses.Of(m),
                 m.Status.ToString(),
                 !unreachable.Contains(m.UniqueAddress),
-                m.Roles.Where(r => !HttpAddresses.IsHttpRole(r) && !ProcessIdentity.IsProcessRole(r)).OrderBy(r => r, StringComparer.Ordinal).ToList(),
+                m.Roles.Where(r => !HttpAddresses.IsHttpRole(r) && !HttpAddresses.IsPeerRole(r) && !ProcessIdentity.IsProcessRole(r)).OrderBy(r => r, StringComparer.Ordinal).ToList(),
                 upSince.For(m.UniqueAddress),
                 m.Equals(oldest),
                 m.UniqueAddress.Equals(Cluster.SelfUniqueAddress),

@@ -21,6 +21,19 @@ public static class HttpAddresses
 
     public static bool IsHttpRole(string role) => role.StartsWith(RolePrefix, StringComparison.Ordinal);
 
+    /// <summary>
+    /// The second role, <c>peer-http=&lt;url&gt;</c>: the member's HTTP API as the other nodes reach it
+    /// (<see cref="ActorHaSettings.PeerHttpUrl"/>), where they relay values too large for remoting.
+    /// </summary>
+    public const string PeerRolePrefix = "peer-http=";
+
+    public static string HoconPeerRoleFor(ActorHaSettings settings) => "\"" + PeerRolePrefix + settings.PeerHttpUrl + "\"";
+
+    public static bool IsPeerRole(string role) => role.StartsWith(PeerRolePrefix, StringComparison.Ordinal);
+
+    /// <summary>The member's HTTP API as this node reaches it; null for a member that does not publish one.</summary>
+    public static string? PeerOf(Member member) => member.Roles.FirstOrDefault(IsPeerRole)?[PeerRolePrefix.Length..];
+
     /// <summary>The member's advertised HTTP URL; null for a member started without one.</summary>
     public static string? Of(Member member) => member.Roles.FirstOrDefault(IsHttpRole)?[RolePrefix.Length..];
 }
