@@ -81,9 +81,9 @@ public sealed partial class ActorHaSettings
     public long MaxInFlightWriteBytes { get; set; } = 16L * 1024 * 1024;
 
     /// <summary>
-    /// Largest value a read's reply carries over Akka remoting to another node; a larger one is fetched by that node
-    /// from the owner's HTTP API (<see cref="PeerHttpUrl"/>), so that bulk data never queues in front of the failure
-    /// detector's heartbeats. ACTORHA__REMOTEVALUELIMITBYTES.
+    /// Largest value sent between nodes over Akka remoting; a larger one, read or written, goes over HTTP to or from the
+    /// owner's API (<see cref="PeerHttpUrl"/>), so that bulk data never queues in front of the failure detector's
+    /// heartbeats. ACTORHA__REMOTEVALUELIMITBYTES.
     /// </summary>
     public int RemoteValueLimitBytes { get; set; } = 64 * 1024;
 

@@ -175,7 +175,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
                          string.Join("  ", cpu.Zip(rss, (c, r) => $"cpu {c:0}% rss {r:0} MiB")));
         if (_value.Length >= 64 * 1024)
         {
-            output.WriteLine($"#   = {result.PerSecond * _value.Length / 1e6:0} MB/s of values");
+            output.WriteLine($"#   = {(result.Requests - result.Errors) / result.Elapsed.TotalSeconds * _value.Length / 1e6:0} MB/s of values in the {result.Requests - result.Errors} requests that succeeded");
         }
 
         return result;
