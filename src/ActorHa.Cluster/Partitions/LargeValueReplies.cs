@@ -5,11 +5,12 @@ namespace ActorHa.Cluster.Partitions;
 
 /// <summary>
 /// Keeps large values out of Akka remoting on the read side (OwnerRelay, in the API, sends large writes over HTTP).
-/// A read's reply to another node travels over the one remoting connection between the two nodes, behind whatever is queued on it and in front of the failure detector's
-/// heartbeats. Measured on three nodes: 200 clients reading 1 MiB values through nodes that did not own them
-/// queued enough that healthy members missed their heartbeats, and every node was downed and restarted in turn
-/// within 30 s. A value larger than <see cref="LimitBytes"/> (<see cref="ActorHaSettings.RemoteValueLimitBytes"/>) therefore goes to another node as
-/// <see cref="Replies.FetchFromOwner"/>, and the node that asked fetches it from this node's HTTP API, on a
+/// A read's reply to another node travels over the one remoting connection between the two nodes, behind
+/// whatever is queued on it and in front of the failure detector's heartbeats. Measured on three nodes: 200
+/// clients reading 1 MiB values through nodes that did not own them queued enough that healthy members missed
+/// their heartbeats, and every node was downed and restarted in turn within 30 s. A value larger than
+/// <see cref="LimitBytes"/> (<see cref="ActorHaSettings.RemoteValueLimitBytes"/>) therefore goes to another node
+/// as <see cref="Replies.FetchFromOwner"/>, and the node that asked fetches it from this node's HTTP API, on a
 /// connection of its own. Replies to this node's own callers are never changed.
 /// </summary>
 /// <param name="ownerUrl">This node's HTTP API as the other nodes reach it (<see cref="ActorHaSettings.PeerHttpUrl"/>); null: never redirect.</param>
