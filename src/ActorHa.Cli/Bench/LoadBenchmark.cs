@@ -129,11 +129,39 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         return cluster;
     }
 
-    /// <summary>Writes every key once, so reads find values and writes are updates as in steady state.</summary>
+    /// <summary>
+    /// Writes every key once, so reads find values and writes are updates as in steady state. A write refused (large
+    /// values at 32 at once can meet a node's MaxInFlightWriteBytes) is tried again: a key left out would count as a
+    /// failed read in every read phase.
+    /// </summary>
     private async Task PrefillAsync(ILoadTarget target, CancellationToken ct)
     {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
         await Parallel.ForEachAsync(Enumerable.Range(0, options.Keys), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct },
-            async (i, token) => await target.PutAsync(i, _value, i, token));
+            async (i, token) =>
+            {
+                while (!await TryPutAsync(i, token))
+                {
+                    if (DateTime.UtcNow > deadline)
+                    {
+                        throw new InvalidOperationException($"prefill: key {i} could not be written in 2 minutes");
+                    }
+
+                    await Task.Delay(100, token);
+                }
+            });
+
+        async Task<bool> TryPutAsync(int key, CancellationToken token)
+        {
+            try
+            {
+                return await target.PutAsync(key, _value, key, token);
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }
     }
 
     /// <summary>
