@@ -127,8 +127,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         {
             // The child's Terminated came first and scheduled a short backoff: wait the long one instead.
             OnUnrecoverable(unrecoverable);
-            Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, _unrecoverableRetry);
-            _nextAttemptAt = DateTime.UtcNow + _unrecoverableRetry;
+            ScheduleUnrecoverableRetry();
         });
         Receive<ChildRecovered>(_ => { });
         Receive<IPartitionMessage>(message =>
@@ -231,8 +230,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         {
             // Said once when it was found (OnUnrecoverable); each later attempt says how it ended there too.
             Become(Acquiring);
-            Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, _unrecoverableRetry);
-            _nextAttemptAt = DateTime.UtcNow + _unrecoverableRetry;
+            ScheduleUnrecoverableRetry();
             return;
         }
 
@@ -241,6 +239,12 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         _log.Warning("Partition {0} stopped unexpectedly; restarting it in {1} ms (failure {2} in a row)", _partition, (int)delay.TotalMilliseconds, _consecutiveFailures);
         Become(Acquiring);
         Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, delay);
+    }
+
+    private void ScheduleUnrecoverableRetry()
+    {
+        Timers.StartSingleTimer(TryAcquire.Instance, TryAcquire.Instance, _unrecoverableRetry);
+        _nextAttemptAt = DateTime.UtcNow + _unrecoverableRetry;
     }
 
     private void OnUnrecoverable(ChildUnrecoverable unrecoverable)
