@@ -156,6 +156,60 @@ public sealed class SpecCluster : IAsyncDisposable
         return (victim, observer, key);
     }
 
+    /// <summary>
+    /// SIGSTOP at a moment the node holds no SQLite write lock: stops it, waits until every thread has stopped, and
+    /// resumes it to try again a little later while /proc/locks shows it holding a POSIX write lock (the WAL's write
+    /// lock is one on the -shm file). A node frozen inside a commit would stall every node's writes to the shared file
+    /// until the fence ends it, a case of its own (the fence spec); specs of what the lease alone does use this.
+    /// </summary>
+    public static async Task FreezeOutsideSqliteCommit(LocalCluster cluster, LocalNode node)
+    {
+        var pid = node.Pid ?? throw new InvalidOperationException($"{node.Name} is not running.");
+        for (var attempt = 1; attempt <= 200; attempt++)
+        {
+            cluster.Freeze(node.Index);
+            var stopped = Stopwatch.StartNew();
+            while (!AllThreadsStopped(pid))
+            {
+                if (stopped.Elapsed > TimeSpan.FromSeconds(5))
+                {
+                    throw new TimeoutException($"{node.Name} (pid {pid}) did not stop within 5 s of SIGSTOP.");
+                }
+
+                await Task.Delay(1);
+            }
+
+            if (!HoldsWriteLock(pid))
+            {
+                return;
+            }
+
+            cluster.Thaw(node.Index);
+            await Task.Delay(Random.Shared.Next(5, 40));
+        }
+
+        throw new TimeoutException($"{node.Name} (pid {pid}) held an SQLite write lock at each of 200 SIGSTOPs.");
+
+        static bool AllThreadsStopped(int pid) =>
+            Directory.EnumerateDirectories($"/proc/{pid}/task").All(task =>
+            {
+                try
+                {
+                    var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('T');
+                }
+                catch (IOException)
+                {
+                    return true; // the thread ended
+                }
+            });
+
+        // "1: POSIX  ADVISORY  WRITE 28334 fe:00:11657486 120 120": kind, mode, type, owner pid, file, byte range.
+        static bool HoldsWriteLock(int pid) =>
+            File.ReadLines("/proc/locks").Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Any(f => f.Length > 4 && f[1] == "POSIX" && f[3] == "WRITE" && f[4] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     /// <summary>A barrier condition: the role's process has exited (it was downed and shut itself down).</summary>
     public static Task<bool> HasExited(LocalNode node, CancellationToken ct) => Task.FromResult(!node.IsRunning);
 
