@@ -68,8 +68,11 @@ public static class Problems
             type: IdempotencyKeyReusedType,
             extensions: new Dictionary<string, object?> { ["key"] = c.Key });
 
-    public static IResult Unavailable(Replies.Unavailable u) => new RetryAfterResult(
-        Results.Problem(title: "Partition unavailable", detail: $"{u.Reason}. Retry later; a write's outcome is unknown until read back.",
+    /// <param name="nothingWritten">The request was refused before anything was sent to the partition, so the outcome is known.</param>
+    public static IResult Unavailable(Replies.Unavailable u, bool nothingWritten = false) => new RetryAfterResult(
+        Results.Problem(title: "Partition unavailable", detail: nothingWritten
+                ? $"{u.Reason}. Nothing was written; retry later."
+                : $"{u.Reason}. Retry later; a write's outcome is unknown until read back.",
             statusCode: StatusCodes.Status503ServiceUnavailable, type: UnavailableType),
         u.RetryAfter);
 

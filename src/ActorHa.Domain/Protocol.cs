@@ -41,6 +41,12 @@ public static class Queries
 {
     public sealed record Get(string Key) : IKeyed;
 
+    /// <summary>
+    /// Which node's API serves the key's partition: asked, a few bytes, before a value too large for the cluster's
+    /// remoting connection is sent to an owner this node has not heard from yet (it just started, or just moved).
+    /// </summary>
+    public sealed record Locate(string Key) : IKeyed;
+
     /// <summary>Live keys of one partition starting with Prefix, ordinal order, strictly after After.</summary>
     public sealed record ListKeys(PartitionId Partition, string Prefix, string? After, int Limit) : IPartitionMessage;
 }
@@ -101,6 +107,9 @@ public static class Replies
     /// instead. Version is the version found; a fetch may find a newer one, never an older one.
     /// </summary>
     public sealed record FetchFromOwner(string Key, long Version, int Length, string OwnerUrl) : IPartitionReply;
+
+    /// <summary>The answer to <see cref="Queries.Locate"/>: the owner's API as other nodes reach it; null when it has none to offer.</summary>
+    public sealed record Located(string Key, string? OwnerUrl) : IPartitionReply;
 }
 
 public readonly record struct KeyVersion(string Key, long Version);

@@ -325,6 +325,7 @@ public sealed class PartitionForwarder : ReceiveActor, IWithTimers
         Replies.Unavailable r => 64 + (r.Reason.Length * 3),
         Replies.Unrecoverable r => 64 + (r.Reason.Length * 3),
         Replies.FetchFromOwner r => 64 + ((r.Key.Length + r.OwnerUrl.Length) * 3),
+        Replies.Located r => 64 + ((r.Key.Length + (r.OwnerUrl?.Length ?? 0)) * 3),
         _ => 256,
     };
 

@@ -19,6 +19,9 @@ public sealed class LargeValueReplies(string? ownerUrl, int limitBytes)
 {
     public int LimitBytes { get; } = limitBytes;
 
+    /// <summary>Where another node sends a large value for a partition on this node (<see cref="Queries.Locate"/>).</summary>
+    public Replies.Located Locate(Queries.Locate locate) => new(locate.Key, ownerUrl);
+
     /// <summary>The reply as it may go to another node.</summary>
     public IPartitionReply ForRemote(IPartitionReply reply) =>
         ownerUrl is not null && reply is Replies.Found found && found.Value.Length > LimitBytes

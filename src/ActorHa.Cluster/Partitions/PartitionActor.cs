@@ -105,6 +105,8 @@ public sealed class PartitionActor : ReceivePersistentActor
             Sender.Tell(_large is null ? answer : _large.For(Sender, answer));
         });
         Command<Queries.ListKeys>(list => Sender.Tell(Owns ? _state.Answer(list) : LeaseLapsed()));
+        // Only an owner says where it is: a node that cannot answer for the partition must not draw its large writes.
+        Command<Queries.Locate>(locate => Sender.Tell(Owns ? _large?.Locate(locate) ?? new Replies.Located(locate.Key, null) : LeaseLapsed()));
         Command<IWriteCommand>(command =>
         {
             if (!Owns)

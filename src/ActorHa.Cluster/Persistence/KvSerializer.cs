@@ -51,12 +51,15 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
     private const string UnrecoverableReply = "r.unrecoverable";
     private const string UnrecoverableHereManifest = "fwd.unrecoverable";
     private const string FetchFromOwnerReply = "r.fetch";
+    private const string LocateManifest = "q.locate";
+    private const string LocatedReply = "r.located";
 
     /// <summary>What a forwarded batch may carry: requests and replies, nothing that nests.</summary>
     private static readonly HashSet<string> ItemManifests =
     [
         PutManifest, DeleteManifest, GetManifest, ListManifest, WrittenReply, DeletedReply, FoundReply, NotFoundReply,
         MismatchReply, InvalidKeyReply, PageReply, UnavailableReply, IdempotencyConflictReply, UnrecoverableReply, FetchFromOwnerReply,
+        LocateManifest, LocatedReply,
     ];
 
     public static readonly IReadOnlyList<Type> BoundTypes =
@@ -67,6 +70,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         typeof(Replies.VersionMismatch), typeof(Replies.InvalidKey), typeof(Replies.KeyPage), typeof(Replies.Unavailable),
         typeof(Replies.IdempotencyConflict), typeof(ForwardBatch), typeof(ReplyBatch), typeof(PartitionsHere),
         typeof(Replies.Unrecoverable), typeof(UnrecoverableHere), typeof(Replies.FetchFromOwner),
+        typeof(Queries.Locate), typeof(Replies.Located),
     ];
 
     public override int Identifier => Id;
@@ -98,6 +102,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
         Replies.Unrecoverable => UnrecoverableReply,
         UnrecoverableHere => UnrecoverableHereManifest,
         Replies.FetchFromOwner => FetchFromOwnerReply,
+        Queries.Locate => LocateManifest,
+        Replies.Located => LocatedReply,
         _ => throw new ArgumentException($"{nameof(KvSerializer)} cannot serialize {o.GetType()}.", nameof(o)),
     };
 
@@ -171,6 +177,8 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
             PartitionsHereManifest => new PartitionsHere(Enumerable.Range(0, ReadCount(r, sizeof(int))).Select(_ => r.ReadInt32()).ToList()),
             UnrecoverableReply => new Replies.Unrecoverable(new PartitionId(r.ReadInt32()), r.ReadString(), TimeSpan.FromTicks(r.ReadInt64())),
             FetchFromOwnerReply => new Replies.FetchFromOwner(r.ReadString(), r.ReadInt64(), r.ReadInt32(), r.ReadString()),
+            LocateManifest => new Queries.Locate(r.ReadString()),
+            LocatedReply => new Replies.Located(r.ReadString(), r.ReadBoolean() ? r.ReadString() : null),
             // At least a partition and a one-byte string length each.
             UnrecoverableHereManifest => new UnrecoverableHere(Enumerable.Range(0, ReadCount(r, sizeof(int) + 1)).Select(_ => new UnrecoverablePartition(r.ReadInt32(), r.ReadString())).ToList()),
             _ => throw new SerializationException($"{nameof(KvSerializer)} does not know the manifest '{manifest}'."),
@@ -262,6 +270,17 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                 break;
             case Replies.FetchFromOwner r:
                 w.Write(r.Key); w.Write(r.Version); w.Write(r.Length); w.Write(r.OwnerUrl);
+                break;
+            case Queries.Locate q:
+                w.Write(q.Key);
+                break;
+            case Replies.Located r:
+                w.Write(r.Key); w.Write(r.OwnerUrl is not null);
+                if (r.OwnerUrl is not null)
+                {
+                    w.Write(r.OwnerUrl);
+                }
+
                 break;
             case UnrecoverableHere u:
                 w.Write(u.Partitions.Count);

@@ -325,6 +325,25 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
+    public void Asked_where_it_is_a_partition_names_its_nodes_api_while_it_owns_the_partition_and_refuses_once_its_lease_lapsed()
+    {
+        // arrange: a partition whose node others reach at http://node1:8080, on a lease that can be made to lapse
+        var shortLease = new LeaseSettings { Ttl = TimeSpan.FromMilliseconds(600), RenewInterval = TimeSpan.FromMilliseconds(100), SafetyMargin = TimeSpan.FromMilliseconds(150) };
+        var lease = NewLease("locating-node", shortLease);
+        var partition = Sys.ActorOf(PartitionActor.Props(new PartitionId(9), 1000, lease, lease.Generation, large: new LargeValueReplies("http://node1:8080", 1024)));
+
+        // act + assert: while it owns the partition, it names where a large value is to be sent
+        partition.Tell(new Queries.Locate("k"));
+        ExpectMsg(new Replies.Located("k", "http://node1:8080"));
+
+        // act + assert: a node that can no longer answer for the partition must not draw its writes
+        lease.StopRenewing();
+        Assert.False(lease.IsValid);
+        partition.Tell(new Queries.Locate("k"));
+        Assert.IsType<Replies.Unavailable>(ExpectMsg<IPartitionReply>());
+    }
+
+    [Fact]
     public void A_refused_compare_and_set_is_refused_again_when_a_copy_arrives_after_a_restart_and_the_key_moved_on()
     {
         // arrange: a compare-and-set for version 2 refused at version 1, then the partition restarts

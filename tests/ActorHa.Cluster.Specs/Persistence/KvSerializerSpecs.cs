@@ -38,6 +38,9 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
         new UnrecoverableHere([new UnrecoverablePartition(7, "a stored event cannot be read"), new UnrecoverablePartition(31, "the store reports damage")]),
         new UnrecoverableHere([]),
         new Replies.FetchFromOwner("k/ü", 12, 1_048_576, "http://node1:8080"),
+        new Queries.Locate("k/ü"),
+        new Replies.Located("k/ü", "http://node1:8080"),
+        new Replies.Located("k", null),
     ];
 
     public static TheoryData<object> LargestMessages()
@@ -61,6 +64,8 @@ public sealed class KvSerializerSpecs(ITestOutputHelper output) : PersistenceSpe
             new Replies.Unavailable(new string('\u00fc', 300), TimeSpan.MaxValue),
             new Replies.Unrecoverable(new PartitionId(int.MaxValue), new string('\u00fc', 300), TimeSpan.MaxValue),
             new Replies.FetchFromOwner(key, long.MaxValue, int.MaxValue, "http://" + new string('h', 253) + ":65535"),
+            new Queries.Locate(key),
+            new Replies.Located(key, "http://" + new string('h', 253) + ":65535"),
         ];
     }
 
