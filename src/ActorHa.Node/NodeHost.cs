@@ -77,7 +77,13 @@ public static class NodeHost
         builder.Services.AddActorHaCluster(settings);
 
         var app = builder.Build();
-        app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = StatusCodeFor });
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            StatusCodeSelector = StatusCodeFor,
+            // A body the client botched or abandoned is answered 4xx (or nothing, once it hung up): the client's fault,
+            // not the node's, so no error line with a stack trace for operators to chase. A node's own fault (500) is logged.
+            SuppressDiagnosticsCallback = context => StatusCodeFor(context.Exception) < StatusCodes.Status500InternalServerError,
+        });
         app.UseStatusCodePages();
         // Routing after the exception handler, so even a routing failure is answered with problem+json.
         app.UseRouting();
