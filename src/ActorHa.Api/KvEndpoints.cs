@@ -73,8 +73,15 @@ public static class KvEndpoints
 
             // A large value for a partition another node runs goes to that node over HTTP, not over remoting (OwnerRelay).
             var partition = partitions.Map.For(key);
-            if (value.Length > settings.RemoteValueLimitBytes && !OwnerRelay.IsRelayed(request) && local.For(partition) is null)
+            if (value.Length > settings.RemoteValueLimitBytes && local.For(partition) is null)
             {
+                if (OwnerRelay.IsRelayed(request))
+                {
+                    // Sent here as to the owner, but the partition has moved on: a relayed request is never relayed again,
+                    // and the value does not go over remoting either. Nothing is written; the client's retry finds the owner.
+                    return Problems.Unavailable(new Replies.Unavailable($"partition {partition} no longer runs on the node this {value.Length}-byte value was relayed to", TimeSpan.FromMilliseconds(200)), nothingWritten: true);
+                }
+
                 // An owner that has not announced itself yet (the partition just started or moved) is asked where it
                 // is, in a few bytes, rather than sent the value: 200 clients writing 1 MiB values in the second after
                 // the cluster became ready queued enough on remoting to get healthy members downed.

@@ -43,6 +43,20 @@ public sealed class LargeValueSpecs(ITestOutputHelper output)
                 }
             });
 
+            await spec.Step($"a large write relayed to {other.Name}, which does not run the partition, is refused with nothing written instead of crossing remoting", async () =>
+            {
+                // As when the partition moves away while the value is on its way to the node the sender took for its owner.
+                var stray = Enumerable.Range(0, 100_000).Select(i => $"stray/{i}").First(k => map.For(k) == partition);
+                using var http = new HttpClient { BaseAddress = new Uri(other.HttpUrl + "/") };
+                using var relayed = new HttpRequestMessage(HttpMethod.Put, ActorHa.Client.ActorHaClient.KeyPath(stray)) { Content = new ByteArrayContent(value) };
+                relayed.Headers.Add("ActorHa-Relay", "1");
+                using var response = await http.SendAsync(relayed);
+                var body = await response.Content.ReadAsStringAsync();
+                Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)response.StatusCode} {body}");
+                Assert.Contains("Nothing was written", body);
+                Assert.Equal(HttpStatusCode.NotFound, (await owner.Client.GetAsync(stray)).Status);
+            });
+
             // Four at once from one node to one owner: queued together, they would make one 4 MiB batch.
             var siblings = Enumerable.Range(0, 100_000).Select(i => $"large/{i}").Where(k => map.For(k) == partition && k != key).Take(4).ToList();
             await spec.Step($"four 1 MiB writes through {other.Name} to keys of that partition, at once, are all acknowledged", async () =>
