@@ -11,7 +11,8 @@ namespace ActorHa.Api;
 /// values"). A read the owner answered with <see cref="Replies.FetchFromOwner"/> is fetched from the owner's API; a large
 /// write for a partition another node runs is sent to that node's API. Either way the owner's answer is relayed as it
 /// came. A relayed request carries <see cref="Header"/>, and the node that receives one never relays it again: a
-/// partition that moved meanwhile costs one remoting hop (a write) or a 503 and a retry (a read), not a chain of relays.
+/// partition that moved meanwhile costs a 503 and a retry (nothing written, for a write), not a chain of relays, and
+/// the value never crosses remoting.
 /// </summary>
 public sealed class OwnerRelay(ActorHaSettings settings) : IDisposable
 {
