@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.Globalization;
 using ActorHa.Cluster;
-using ActorHa.Cluster.Forwarding;
-using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -38,7 +36,7 @@ public static class KvEndpoints
     /// <summary>The key the client addressed, as a link it can follow: the same escaping as ActorHaClient.KeyPath.</summary>
     public static string Location(string key) => "/v1/kv/" + Keys.Escape(key);
 
-    private static async Task<IResult> PutAsync(HttpRequest request, PartitionClient partitions, ActorHaSettings settings, Admission admission, LocalPartitions local, RemoteOwners owners, OwnerRelay relay, CancellationToken ct)
+    private static async Task<IResult> PutAsync(HttpRequest request, PartitionClient partitions, ActorHaSettings settings, Admission admission, OwnerRelay relay, CancellationToken ct)
     {
         if (KeyOf(request, out var key) is { } invalidKey)
         {
@@ -71,40 +69,10 @@ public static class KvEndpoints
                 return Problems.ValueTooLarge(settings.MaxValueBytes);
             }
 
-            // A large value for a partition another node runs goes to that node over HTTP, not over remoting (OwnerRelay).
-            var partition = partitions.Map.For(key);
-            if (value.Length > settings.RemoteValueLimitBytes && local.For(partition) is null)
+            // A large value for a partition another node runs goes to that node over HTTP, not over remoting.
+            if (value.Length > settings.RemoteValueLimitBytes && await relay.RouteLargeWriteAsync(request, key, value, ct) is { } routed)
             {
-                if (OwnerRelay.IsRelayed(request))
-                {
-                    // Sent here as to the owner, but the partition has moved on: a relayed request is never relayed again,
-                    // and the value does not go over remoting either. Nothing is written; the client's retry finds the owner.
-                    return Problems.Unavailable(new Replies.Unavailable($"partition {partition} no longer runs on the node this {value.Length}-byte value was relayed to", TimeSpan.FromMilliseconds(200)), nothingWritten: true);
-                }
-
-                // An owner that has not announced itself yet (the partition just started or moved) is asked where it
-                // is, in a few bytes, rather than sent the value: 200 clients writing 1 MiB values in the second after
-                // the cluster became ready queued enough on remoting to get healthy members downed.
-                var ownerUrl = owners.PeerUrlFor(partition);
-                if (ownerUrl is null)
-                {
-                    switch (await partitions.AskAsync(new Queries.Locate(key), ct))
-                    {
-                        case Replies.Located located:
-                            ownerUrl = located.OwnerUrl;
-                            break;
-                        case Replies.Unavailable u:
-                            return Problems.Unavailable(u with { Reason = $"{u.Reason} (while finding the node to send the value to)" }, nothingWritten: true);
-                        case var other:
-                            return Failure(key, other);
-                    }
-                }
-
-                // Found here after all (it started on this node meanwhile), or the owner has no URL to offer: ask as usual.
-                if (ownerUrl is not null && local.For(partition) is null)
-                {
-                    return await relay.PutAsync(request, ownerUrl, key, value, ct);
-                }
+                return routed;
             }
 
             return await partitions.AskAsync(new Commands.Put(key, value, expected, requestId), ct) switch

@@ -1,4 +1,6 @@
 using ActorHa.Cluster;
+using ActorHa.Cluster.Forwarding;
+using ActorHa.Cluster.Partitions;
 using ActorHa.Domain;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
@@ -14,7 +16,7 @@ namespace ActorHa.Api;
 /// partition that moved meanwhile costs a 503 and a retry (nothing written, for a write), not a chain of relays, and
 /// the value never crosses remoting.
 /// </summary>
-public sealed class OwnerRelay(ActorHaSettings settings) : IDisposable
+public sealed class OwnerRelay(ActorHaSettings settings, PartitionClient partitions, LocalPartitions local, RemoteOwners owners) : IDisposable
 {
     public const string Header = "ActorHa-Relay";
 
@@ -42,11 +44,55 @@ public sealed class OwnerRelay(ActorHaSettings settings) : IDisposable
     }
 
     /// <summary>
+    /// Where a write of a value over <see cref="ActorHaSettings.RemoteValueLimitBytes"/> goes: to the owner's API when
+    /// its partition runs on another node (null: it runs here, or its owner has no URL to offer, so the write is asked
+    /// of the partition as usual), or a refusal that says nothing was written.
+    /// </summary>
+    public async Task<IResult?> RouteLargeWriteAsync(HttpRequest request, string key, byte[] value, CancellationToken ct)
+    {
+        var partition = partitions.Map.For(key);
+        if (local.For(partition) is not null)
+        {
+            return null;
+        }
+
+        if (IsRelayed(request))
+        {
+            // Sent here as to the owner, but the partition has moved on: a relayed request is never relayed again,
+            // and the value does not go over remoting either. Nothing is written; the client's retry finds the owner.
+            return Problems.Unavailable(new Replies.Unavailable($"partition {partition} no longer runs on the node this {value.Length}-byte value was relayed to", TimeSpan.FromMilliseconds(200)), nothingWritten: true);
+        }
+
+        // An owner that has not announced itself yet (the partition just started or moved) is asked where it is, in a
+        // few bytes, rather than sent the value: 200 clients writing 1 MiB values in the second after the cluster
+        // became ready queued enough on remoting to get healthy members downed.
+        var ownerUrl = owners.PeerUrlFor(partition);
+        if (ownerUrl is null)
+        {
+            switch (await partitions.AskAsync(new Queries.Locate(key), ct).ConfigureAwait(false))
+            {
+                case Replies.Located located:
+                    ownerUrl = located.OwnerUrl;
+                    break;
+                case Replies.Unavailable u:
+                    return Problems.Unavailable(u with { Reason = $"{u.Reason} (while finding the node to send the value to)" }, nothingWritten: true);
+                case Replies.Unrecoverable u:
+                    return Problems.PartitionUnrecoverable(u);
+                default:
+                    return null;
+            }
+        }
+
+        // Found here after all (it started on this node meanwhile), or the owner has no URL to offer: ask as usual.
+        return ownerUrl is not null && local.For(partition) is null ? await PutAsync(request, ownerUrl, key, value, ct).ConfigureAwait(false) : null;
+    }
+
+    /// <summary>
     /// A large write for a partition another node runs, sent to that node's API with the client's preconditions and
     /// an Idempotency-Key (the client's, or one made here as the node makes one for every write), so that the owner
     /// applies it once however often it is retried.
     /// </summary>
-    public async Task<IResult> PutAsync(HttpRequest request, string ownerUrl, string key, byte[] value, CancellationToken ct)
+    private async Task<IResult> PutAsync(HttpRequest request, string ownerUrl, string key, byte[] value, CancellationToken ct)
     {
         var message = new HttpRequestMessage(HttpMethod.Put, ownerUrl + KvEndpoints.Location(key)) { Content = new ByteArrayContent(value) };
         message.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
