@@ -20,6 +20,12 @@ public sealed partial class ChaosSpecs(ITestOutputHelper output)
         Assert.Equal("0", Violations().Match(text).Groups[1].Value);
         Assert.True(int.Parse(Faults().Match(text).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 6, "fewer than 6 faults injected");
         Assert.True(int.Parse(Ok().Match(text).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 500, "too few acknowledged operations to mean anything");
+        // What the clients felt: the longest stretch with nothing acknowledged lies within the run (40 s of faults, and
+        // a write in flight at the end may retry for 10 s more, each attempt up to the 5 s request timeout).
+        var stretch = Stretch().Match(text);
+        Assert.True(stretch.Success, "no line with the longest stretch without an acknowledged operation");
+        var (length, from, to) = (Seconds(stretch.Groups[1]), Seconds(stretch.Groups[2]), Seconds(stretch.Groups[3]));
+        Assert.True(length > 0 && from >= 0 && to <= 60 && Math.Abs(to - from - length) < 0.2, stretch.Value);
         try
         {
             Directory.Delete(dataDir, recursive: true);
@@ -38,4 +44,9 @@ public sealed partial class ChaosSpecs(ITestOutputHelper output)
 
     [GeneratedRegex(@"ok (\d+), failed", RegexOptions.Multiline)]
     private static partial Regex Ok();
+
+    [GeneratedRegex(@"^longest stretch without an acknowledged operation: ([\d.]+) s \(from ([\d.]+) s to ([\d.]+) s into the run\)", RegexOptions.Multiline)]
+    private static partial Regex Stretch();
+
+    private static double Seconds(Group group) => double.Parse(group.Value, System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using ActorHa.Checker;
 using ActorHa.Launcher;
@@ -42,6 +43,7 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
         var clients = workload.RunAsync(options.Clients, stop.Token);
         var faults = await InjectFaultsAsync(cluster, stop.Token);
         await clients;
+        var duringFaults = workload.History.ToList();
 
         output.WriteLine($"# healing: heal the network, kill -9 every node (frozen ones included) and start them all again, then read every key back");
         await HealAsync(cluster);
@@ -59,6 +61,14 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
         var unknownWrites = workload.History.Count(o => o.IsWrite && o.Result == OpResult.Info);
         output.WriteLine($"writes whose outcome stayed unknown after {workload.RetryUnknownWritesFor.TotalSeconds:0} s of retries with their Idempotency-Key: {unknownWrites}");
         output.WriteLine($"final reads whose outcome stayed unknown (keys not read back): {unreadKeys.Count}");
+        if (Availability.LongestStretchWithoutAnAcknowledgement(duringFaults) is { } stretch)
+        {
+            var runStart = duringFaults.Min(o => o.Start);
+            static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"longest stretch without an acknowledged operation: {Seconds(stretch.To - stretch.From):0.0} s (from {Seconds(stretch.From - runStart):0.0} s to {Seconds(stretch.To - runStart):0.0} s into the run)"));
+        }
+
         output.WriteLine($"faults injected {faults.Count}: {string.Join(", ", faults.GroupBy(f => f).Select(g => $"{g.Key} {g.Count()}"))}");
         output.WriteLine($"history {historyFile}");
         output.WriteLine($"violations {result.Violations.Count}");
