@@ -191,7 +191,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         Receive<ExpireBuffered>(_ => ExpireOldBuffered());
         Receive<ChildUnrecoverable>(_ => { });
         Receive<ChildRecovered>(_ => { });
-        Receive<IPartitionMessage>(message => Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200))));
+        Receive<IPartitionMessage>(message => Sender.Tell(Moving()));
     }
 
     private void StartChild()
@@ -281,7 +281,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
             // A hand-off that came during the recovery reached the child first: it stops without serving these.
             if (_stopping)
             {
-                buffered.Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200)));
+                buffered.Sender.Tell(Moving());
             }
             else
             {
@@ -300,6 +300,9 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         _consecutiveFailures = 0;
         _unrecoverablePartitions?.ClearLocal(_partition);
     }
+
+    /// <summary>For a request this supervisor will not serve because the partition is leaving it: retried elsewhere at once.</summary>
+    private Replies.Unavailable Moving() => new($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200));
 
     private Replies.Unrecoverable UnrecoverableReply()
     {
@@ -331,7 +334,7 @@ public sealed class PartitionSupervisor : ReceiveActor, IWithTimers
         // Stopped with requests still held (a hand-off before the partition ran here): they go elsewhere, not nowhere.
         while (_buffer.TryDequeue(out var buffered))
         {
-            buffered.Sender.Tell(new Replies.Unavailable($"partition {_partition} is moving", TimeSpan.FromMilliseconds(200)));
+            buffered.Sender.Tell(Moving());
         }
 
         if (_unrecoverable is not null)
