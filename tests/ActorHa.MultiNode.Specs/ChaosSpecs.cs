@@ -36,6 +36,41 @@ public sealed partial class ChaosSpecs(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_chaos_run_with_settle_injects_each_fault_only_into_a_recovered_cluster_and_finds_no_violation()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-chaos-spec", Guid.NewGuid().ToString("N"));
+        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(4), "chaos", "--duration", "25s", "--faults", "kill,pause,partition", "--seed", "202", "--settle", "--data-dir", dataDir);
+        var text = run.Stdout;
+        output.WriteLine(text);
+        output.WriteLine(run.Stderr);
+
+        Assert.True(run.Exited, "the chaos run did not finish within 4 minutes");
+        Assert.Equal(0, run.Exit);
+        Assert.Equal("0", Violations().Match(text).Groups[1].Value);
+
+        // Each fault line comes right after the line saying whether the cluster had recovered from the one before.
+        var lines = text.Split('\n');
+        var faultLines = Enumerable.Range(0, lines.Length).Where(i => FaultLine().IsMatch(lines[i])).ToList();
+        Assert.True(faultLines.Count >= 3, $"only {faultLines.Count} faults injected in 25 s");
+        Assert.All(faultLines, i => Assert.Matches(SettleLine(), lines[i - 1]));
+        Assert.True(Stretch().IsMatch(text), "no line with the longest stretch without an acknowledged operation");
+        try
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Leftovers in /tmp are harmless.
+        }
+    }
+
+    [GeneratedRegex(@"^#   \d\d:\d\d:\d\d\.\d{3} (kill|pause|partition) node\d for ")]
+    private static partial Regex FaultLine();
+
+    [GeneratedRegex(@"^#   \d\d:\d\d:\d\d\.\d{3} (settled after [\d.]+ s|not settled after 30 s; the next fault goes ahead)$")]
+    private static partial Regex SettleLine();
+
     [GeneratedRegex(@"^violations (\d+)", RegexOptions.Multiline)]
     private static partial Regex Violations();
 

@@ -7,7 +7,7 @@ using ActorHa.Launcher.Workload;
 namespace ActorHa.Cli.Chaos;
 
 public sealed record ChaosOptions(int Nodes, TimeSpan Duration, IReadOnlyList<string> Faults, int Seed, int Clients, string DataDir,
-    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription);
+    IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription, bool Settle = false);
 
 /// <summary>
 /// `actorha chaos`: concurrent clients doing writes, compare-and-sets and reads on a few hot keys and many
@@ -18,6 +18,9 @@ public sealed record ChaosOptions(int Nodes, TimeSpan Duration, IReadOnlyList<st
 public sealed class ChaosRun(ChaosOptions options, TextWriter output)
 {
     public static readonly string[] SupportedFaults = ["kill", "pause", "partition"];
+
+    /// <summary>How long <c>--settle</c> waits for the cluster to recover before it injects the next fault anyway.</summary>
+    public static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(30);
 
     public async Task<int> RunAsync(CancellationToken ct)
     {
@@ -35,6 +38,11 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
             FaultInjection = options.Faults.Contains("partition"),
         });
         output.WriteLine($"# chaos: {options.Nodes} nodes, {options.Duration.TotalSeconds:0} s, faults {string.Join(",", options.Faults)}, seed {options.Seed}, {options.Clients} clients, store {options.StoreDescription}, data {dataDir}");
+        if (options.Settle)
+        {
+            output.WriteLine($"# settle: before each fault, wait until every node is an Up member and every partition has an owner (at most {SettleTimeout.TotalSeconds:0} s)");
+        }
+
         cluster.StartAll();
         await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(120), ct);
 
@@ -108,6 +116,10 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(random.Next(1000, 2500)), stop);
                 RestartExited(cluster);
+                if (options.Settle)
+                {
+                    await SettleAsync(cluster, stop);
+                }
                 var running = cluster.Nodes.Where(n => n.IsRunning).ToList();
                 // Keep a majority alive, so the cluster can make progress and the history stays interesting.
                 if (running.Count <= options.Nodes / 2 + 1 && options.Nodes > 1)
@@ -118,7 +130,7 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
                 var victim = running[random.Next(running.Count)];
                 var fault = options.Faults[random.Next(options.Faults.Count)];
                 var length = TimeSpan.FromMilliseconds(random.Next(500, 3000));
-                output.WriteLine($"#   {clockNow()} {fault} {victim.Name} for {length.TotalSeconds:0.0} s");
+                output.WriteLine($"#   {ClockNow()} {fault} {victim.Name} for {length.TotalSeconds:0.0} s");
                 injected.Add(fault);
                 switch (fault)
                 {
@@ -148,9 +160,41 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
         }
 
         return injected;
-
-        static string clockNow() => DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture);
     }
+
+    /// <summary>
+    /// <c>--settle</c>: one fault at a time. Waits until the cluster has recovered from the last fault (every node an Up
+    /// member, every partition owned), restarting nodes that exit meanwhile (a node downed late), so each fault hits a
+    /// whole cluster and the run's longest stretch without an acknowledgement measures single faults. Gives up after
+    /// <see cref="SettleTimeout"/> and says so: a cluster that does not recover from one fault is itself a finding.
+    /// </summary>
+    private async Task SettleAsync(LocalCluster cluster, CancellationToken stop)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            RestartExited(cluster);
+            var left = SettleTimeout - watch.Elapsed;
+            if (left <= TimeSpan.Zero)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#   {ClockNow()} not settled after {SettleTimeout.TotalSeconds:0} s; the next fault goes ahead"));
+                return;
+            }
+
+            try
+            {
+                await cluster.WaitUntilReadyAsync(left < TimeSpan.FromSeconds(2) ? left : TimeSpan.FromSeconds(2), stop);
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#   {ClockNow()} settled after {watch.Elapsed.TotalSeconds:0.0} s"));
+                return;
+            }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException or HttpRequestException && !stop.IsCancellationRequested)
+            {
+                // Not yet: a node still joining, a partition still moving, or a node that exited and is started above.
+            }
+        }
+    }
+
+    private static string ClockNow() => DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture);
 
     private static void RestartExited(LocalCluster cluster)
     {

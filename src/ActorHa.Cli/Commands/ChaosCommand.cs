@@ -30,9 +30,10 @@ public static class ChaosCommand
         var seed = CliOptions.Int("--seed", "Seed of the fault schedule and the workload.", int.MinValue, int.MaxValue, Environment.TickCount & 0xFFFF);
         var clients = CliOptions.Int("--clients", "Concurrent clients.", 1, 10_000, 8);
         var dataDir = new Option<string>("--data-dir") { Description = "Where the run keeps its store, logs and history.", DefaultValueFactory = _ => Path.Combine("data", "chaos") };
+        var settle = new Option<bool>("--settle") { Description = "One fault at a time: before each fault, wait until every node is Up and every partition owned again (at most 30 s)." };
         var command = new Command("chaos", "Run clients against a cluster while killing and freezing nodes, then check the history.")
         {
-            nodes, duration, faults, seed, clients, dataDir,
+            nodes, duration, faults, seed, clients, dataDir, settle,
         };
         var store = new StoreOption();
         store.AddTo(command);
@@ -40,7 +41,7 @@ public static class ChaosCommand
         {
             var (storeSettings, storeDescription) = store.Resolve(parse);
             var options = new ChaosOptions(parse.GetValue(nodes), Durations.Parse(parse.GetValue(duration)!),
-                parse.GetValue(faults)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), parse.GetValue(seed), parse.GetValue(clients), parse.GetValue(dataDir)!, storeSettings, storeDescription);
+                parse.GetValue(faults)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), parse.GetValue(seed), parse.GetValue(clients), parse.GetValue(dataDir)!, storeSettings, storeDescription, parse.GetValue(settle));
             return await new ChaosRun(options, Console.Out).RunAsync(ct);
         });
         return command;
