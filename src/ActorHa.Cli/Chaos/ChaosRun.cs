@@ -120,6 +120,7 @@ public sealed class ChaosRun(ChaosOptions options, TextWriter output)
                 {
                     await SettleAsync(cluster, stop);
                 }
+
                 var running = cluster.Nodes.Where(n => n.IsRunning).ToList();
                 // Keep a majority alive, so the cluster can make progress and the history stays interesting.
                 if (running.Count <= options.Nodes / 2 + 1 && options.Nodes > 1)
