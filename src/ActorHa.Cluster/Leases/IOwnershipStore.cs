@@ -38,6 +38,16 @@ public interface IOwnershipStore
     /// <summary>Ends a node lease at once (graceful leave): its partitions can move without waiting for expiry.</summary>
     void ReleaseNode(string node);
 
+    /// <summary>
+    /// Takes the split-brain resolver's lease <paramref name="name"/> (see <c>ResolverLease</c>) under the node lease
+    /// <paramref name="node"/>, on the same terms as a partition: when it is free, already ours, or its holder's node
+    /// lease has expired. So it is held only as long as its holder's node lease lives.
+    /// </summary>
+    AcquireResult TryTakeResolverLease(string name, string node);
+
+    /// <summary>Gives the resolver's lease up if <paramref name="node"/> holds it.</summary>
+    void ReleaseResolverLease(string name, string node);
+
     /// <summary>Records which cluster the node under lease <paramref name="node"/> is a member of (see <c>SplitBrainWatchdog</c>).</summary>
     void ReportCluster(string node, string cluster);
 

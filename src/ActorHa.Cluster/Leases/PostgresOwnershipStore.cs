@@ -40,6 +40,10 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
             CREATE TABLE IF NOT EXISTS actorha_node_cluster (
                 node TEXT PRIMARY KEY,
                 cluster TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS actorha_resolver_lease (
+                name TEXT PRIMARY KEY,
+                node TEXT NULL,
+                epoch BIGINT NOT NULL);
             """));
     }
 
@@ -55,11 +59,27 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
         return extended;
     }
 
-    public AcquireResult TryAcquire(PartitionId partition, string node)
+    public AcquireResult TryAcquire(PartitionId partition, string node) =>
+        InTransaction((connection, tx) => Acquire(connection, tx, partition, node));
+
+    public AcquireResult TryTakeResolverLease(string name, string node) =>
+        InTransaction((connection, tx) => Take(connection, tx, "actorha_resolver_lease", "name", name, node));
+
+    public void ReleaseResolverLease(string name, string node)
+    {
+        using var connection = Open();
+        Execute(connection, null, "UPDATE actorha_resolver_lease SET node = NULL WHERE name = @key AND node = @node", ("key", name), ("node", node));
+    }
+
+    /// <summary><see cref="TryAcquire"/> inside the caller's transaction, which the caller commits (or a spec holds open).</summary>
+    internal static AcquireResult Acquire(NpgsqlConnection connection, NpgsqlTransaction tx, PartitionId partition, string node) =>
+        Take(connection, tx, "actorha_partition_owner", "partition", partition.Value, node);
+
+    private AcquireResult InTransaction(Func<NpgsqlConnection, NpgsqlTransaction, AcquireResult> take)
     {
         using var connection = Open();
         using var tx = connection.BeginTransaction();
-        var result = Acquire(connection, tx, partition, node);
+        var result = take(connection, tx);
         if (result.Acquired)
         {
             tx.Commit();
@@ -72,22 +92,25 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
         return result;
     }
 
-    /// <summary><see cref="TryAcquire"/> inside the caller's transaction, which the caller commits (or a spec holds open).</summary>
-    internal static AcquireResult Acquire(NpgsqlConnection connection, NpgsqlTransaction tx, PartitionId partition, string node)
+    /// <summary>
+    /// Takes the row <paramref name="key"/> of <paramref name="table"/> (a partition, or the resolver's lease) for
+    /// <paramref name="node"/> if it is free, already ours, or its holder's node lease is over.
+    /// </summary>
+    private static AcquireResult Take(NpgsqlConnection connection, NpgsqlTransaction tx, string table, string keyColumn, object key, string node)
     {
-        Execute(connection, tx, "INSERT INTO actorha_partition_owner (partition, node, epoch) VALUES (@partition, NULL, 0) ON CONFLICT (partition) DO NOTHING",
-            ("partition", partition.Value));
+        Execute(connection, tx, $"INSERT INTO {table} ({keyColumn}, node, epoch) VALUES (@key, NULL, 0) ON CONFLICT ({keyColumn}) DO NOTHING",
+            ("key", key));
 
-        // The owner row alone is locked here. An acquisition of this partition in flight makes this one wait, and
+        // The owner row alone is locked here. An acquisition of this row in flight makes this one wait, and
         // read committed then hands us the row as that one committed it: we judge its new holder. (This used to
         // join the holder's lease row into the same locking read; after such a wait the joined row was the one
         // read before it, which no longer matched the new holder, came back empty, and let a second node take a
         // partition whose holder had just taken it under a live lease.)
         string? holder;
         long epoch;
-        using (var read = new NpgsqlCommand("SELECT node, epoch FROM actorha_partition_owner WHERE partition = @partition FOR UPDATE", connection, tx))
+        using (var read = new NpgsqlCommand($"SELECT node, epoch FROM {table} WHERE {keyColumn} = @key FOR UPDATE", connection, tx))
         {
-            read.Parameters.AddWithValue("partition", partition.Value);
+            read.Parameters.AddWithValue("key", key);
             using var reader = read.ExecuteReader();
             reader.Read();
             holder = reader.IsDBNull(0) ? null : reader.GetString(0);
@@ -99,8 +122,8 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
             return new AcquireResult(false, epoch, holder, remaining);
         }
 
-        Execute(connection, tx, "UPDATE actorha_partition_owner SET node = @node, epoch = epoch + 1 WHERE partition = @partition",
-            ("node", node), ("partition", partition.Value));
+        Execute(connection, tx, $"UPDATE {table} SET node = @node, epoch = epoch + 1 WHERE {keyColumn} = @key",
+            ("node", node), ("key", key));
         return new AcquireResult(true, epoch + 1, node, TimeSpan.Zero);
     }
 

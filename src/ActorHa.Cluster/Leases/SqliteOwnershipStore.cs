@@ -51,6 +51,10 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
             CREATE TABLE IF NOT EXISTS actorha_node_cluster (
                 node TEXT PRIMARY KEY,
                 cluster TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS actorha_resolver_lease (
+                name TEXT PRIMARY KEY,
+                node TEXT NULL,
+                epoch INTEGER NOT NULL);
             """);
     }
 
@@ -79,7 +83,22 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
         return true;
     }
 
-    public AcquireResult TryAcquire(PartitionId partition, string node)
+    public AcquireResult TryAcquire(PartitionId partition, string node) => Take("actorha_partition_owner", "partition", partition.Value, node);
+
+    public AcquireResult TryTakeResolverLease(string name, string node) => Take("actorha_resolver_lease", "name", name, node);
+
+    public void ReleaseResolverLease(string name, string node)
+    {
+        using var connection = Open();
+        Execute(connection, null, "UPDATE actorha_resolver_lease SET node = NULL WHERE name = $key AND node = $node", ("$key", name), ("$node", node));
+    }
+
+    /// <summary>
+    /// Takes the row <paramref name="key"/> of <paramref name="table"/> (a partition, or the resolver's lease) for
+    /// <paramref name="node"/> if it is free, already ours, or its holder's node lease has expired. The write lock is
+    /// taken first (BEGIN IMMEDIATE), so two nodes cannot both read the row as free.
+    /// </summary>
+    private AcquireResult Take(string table, string keyColumn, object key, string node)
     {
         using var connection = Open();
         using var tx = connection.BeginTransaction(deferred: false);
@@ -87,10 +106,10 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
         read.Transaction = tx;
         read.CommandText = $"""
             SELECT o.node, o.epoch, l.expires_at - {Now}
-            FROM actorha_partition_owner o LEFT JOIN actorha_node_lease l ON l.node = o.node
-            WHERE o.partition = $partition
+            FROM {table} o LEFT JOIN actorha_node_lease l ON l.node = o.node
+            WHERE o.{keyColumn} = $key
             """;
-        read.Parameters.AddWithValue("$partition", partition.Value);
+        read.Parameters.AddWithValue("$key", key);
         string? holder = null;
         long epoch = 0;
         long? remainingMs = null;
@@ -111,10 +130,10 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
             return new AcquireResult(false, epoch, holder, TimeSpan.FromMilliseconds(remainingMs!.Value));
         }
 
-        Execute(connection, tx, """
-            INSERT INTO actorha_partition_owner (partition, node, epoch) VALUES ($partition, $node, 1)
-            ON CONFLICT(partition) DO UPDATE SET node = excluded.node, epoch = actorha_partition_owner.epoch + 1
-            """, ("$partition", partition.Value), ("$node", node));
+        Execute(connection, tx, $"""
+            INSERT INTO {table} ({keyColumn}, node, epoch) VALUES ($key, $node, 1)
+            ON CONFLICT({keyColumn}) DO UPDATE SET node = excluded.node, epoch = {table}.epoch + 1
+            """, ("$key", key), ("$node", node));
         tx.Commit();
         return new AcquireResult(true, epoch + 1, node, TimeSpan.Zero);
     }

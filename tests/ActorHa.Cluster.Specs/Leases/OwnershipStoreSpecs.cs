@@ -278,4 +278,92 @@ public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind st
             Assert.False(lease.IsRenewing, $"iteration {i}: the renew thread still runs after Dispose");
         }
     }
+
+    [Fact]
+    public void The_resolver_lease_is_held_while_its_holders_node_lease_lives_and_only_its_holder_can_release_it()
+    {
+        // arrange: a holds the resolver's lease under a short node lease; b and c have long ones
+        Ownership.RenewNode("a", Ttl);
+        Ownership.RenewNode("b", TimeSpan.FromSeconds(10));
+        Ownership.RenewNode("c", TimeSpan.FromSeconds(10));
+        var taken = Ownership.TryTakeResolverLease("sbr", "a");
+
+        // act
+        var whileAlive = Ownership.TryTakeResolverLease("sbr", "b");
+        Ownership.ReleaseResolverLease("sbr", "b");
+        var afterReleaseByOther = Ownership.TryTakeResolverLease("sbr", "b");
+        var otherName = Ownership.TryTakeResolverLease("another-cluster-sbr", "c");
+        Thread.Sleep(Ttl + TimeSpan.FromMilliseconds(100));
+        var afterExpiry = Ownership.TryTakeResolverLease("sbr", "b");
+        var byTheDeadHolder = Ownership.TryTakeResolverLease("sbr", "a");
+        Ownership.ReleaseResolverLease("sbr", "b");
+        var afterRelease = Ownership.TryTakeResolverLease("sbr", "c");
+
+        // assert
+        Assert.True(taken.Acquired);
+        Assert.Equal((false, "a"), (whileAlive.Acquired, whileAlive.Holder));
+        Assert.InRange(whileAlive.RetryAfter, TimeSpan.Zero, Ttl);
+        Assert.False(afterReleaseByOther.Acquired, "a release by a node that does not hold the lease freed it");
+        Assert.True(otherName.Acquired, "leases of other names are independent");
+        Assert.Equal((true, taken.Epoch + 1), (afterExpiry.Acquired, afterExpiry.Epoch));
+        Assert.Equal((false, "b"), (byTheDeadHolder.Acquired, byTheDeadHolder.Holder));
+        Assert.True(afterRelease.Acquired);
+    }
+
+    [Fact]
+    public async Task A_resolver_that_finds_the_lease_held_by_a_node_that_stopped_renewing_waits_it_out_and_takes_it()
+    {
+        // arrange: the holder's last renewal (600 ms) is still running, as for a node frozen a moment ago
+        Ownership.RenewNode("frozen", TimeSpan.FromMilliseconds(600));
+        Assert.True(Ownership.TryTakeResolverLease("sbr", "frozen").Acquired);
+        var (resolver, mine) = NewResolverLease("survivor");
+
+        // act
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var acquired = await resolver.Acquire().WaitAsync(TimeSpan.FromSeconds(10));
+
+        // assert: acquired (Akka's resolver would have downed its own side on a refusal), after the holder's lease ran out
+        Assert.True(acquired, "the resolver gave up on a lease whose holder had stopped renewing");
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3));
+        Assert.True(resolver.CheckLease());
+        Assert.Equal((false, mine.NodeId), Holder(Ownership.TryTakeResolverLease("sbr", "someone-else")));
+    }
+
+    [Fact]
+    public async Task A_resolver_that_finds_the_lease_held_by_a_live_node_says_no_after_about_a_ttl_and_a_released_lease_is_taken_at_once()
+    {
+        // arrange: the holder renews its node lease all along
+        var holder = NewLease("holder");
+        Assert.True(Ownership.TryTakeResolverLease("sbr", holder.NodeId).Acquired);
+        var (resolver, _) = NewResolverLease("other-side");
+
+        // act
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var acquired = await resolver.Acquire().WaitAsync(TimeSpan.FromSeconds(10));
+        var refusedAfter = clock.Elapsed;
+        var heldAfterRefusal = resolver.CheckLease();
+        Ownership.ReleaseResolverLease("sbr", holder.NodeId);
+        clock.Restart();
+        var afterRelease = await resolver.Acquire().WaitAsync(TimeSpan.FromSeconds(10));
+
+        // assert
+        Assert.False(acquired, "the lease was taken from a holder whose node lease is live");
+        Assert.False(heldAfterRefusal);
+        Assert.InRange(refusedAfter, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3));
+        Assert.True(afterRelease);
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
+        Assert.True(await resolver.Release());
+        Assert.False(resolver.CheckLease());
+        Assert.True(Ownership.TryTakeResolverLease("sbr", holder.NodeId).Acquired, "the released lease was still held");
+    }
+
+    private (ResolverLease Lease, NodeLease NodeLease) NewResolverLease(string node)
+    {
+        var timing = new LeaseSettings();
+        var nodeLease = NewLease(node, timing);
+        var settings = new Akka.Coordination.LeaseSettings("sbr", node, new Akka.Coordination.TimeoutSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5)), Akka.Configuration.Config.Empty);
+        return (new ResolverLease(settings, Ownership, nodeLease, timing, Sys.Log), nodeLease);
+    }
+
+    private static (bool Acquired, string? Holder) Holder(AcquireResult result) => (result.Acquired, result.Holder);
 }

@@ -111,6 +111,10 @@ public sealed class PartitionClaimsSpecs(ITestOutputHelper output) : Persistence
 
         public void ReleaseNode(string node) => inner.ReleaseNode(node);
 
+        public AcquireResult TryTakeResolverLease(string name, string node) => inner.TryTakeResolverLease(name, node);
+
+        public void ReleaseResolverLease(string name, string node) => inner.ReleaseResolverLease(name, node);
+
         public void ReportCluster(string node, string cluster) => inner.ReportCluster(node, cluster);
 
         public IReadOnlyList<(string Node, string? Cluster)> LiveNodes() => inner.LiveNodes();

@@ -658,6 +658,10 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         {
         }
 
+        public AcquireResult TryTakeResolverLease(string name, string node) => throw new NotSupportedException();
+
+        public void ReleaseResolverLease(string name, string node) => throw new NotSupportedException();
+
         public void ReportCluster(string node, string cluster) => throw new NotSupportedException();
 
         public IReadOnlyList<(string Node, string? Cluster)> LiveNodes() => throw new NotSupportedException();
@@ -888,6 +892,10 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         }
 
         public void ReleaseNode(string node) => inner.ReleaseNode(node);
+
+        public AcquireResult TryTakeResolverLease(string name, string node) => inner.TryTakeResolverLease(name, node);
+
+        public void ReleaseResolverLease(string name, string node) => inner.ReleaseResolverLease(name, node);
 
         public void ReportCluster(string node, string cluster) => inner.ReportCluster(node, cluster);
 

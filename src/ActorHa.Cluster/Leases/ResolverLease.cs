@@ -1,0 +1,200 @@
+using System.Data.Common;
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Coordination;
+using Akka.DependencyInjection;
+using Akka.Event;
+
+namespace ActorHa.Cluster.Leases;
+
+/// <summary>
+/// The lease Akka's split-brain resolver (strategy <c>lease-majority</c>, hocon/actorha.conf) must take before it
+/// downs the other side of a split; the side that cannot take it downs itself instead. It is a row in the ownership
+/// store held under this node's node lease id, and it counts as held only while that node lease lives
+/// (<see cref="IOwnershipStore.TryTakeResolverLease"/>). So a holder that died or froze loses it within one lease TTL
+/// without a heartbeat of its own, and a dead node can never win a split: with <c>keep-majority</c>, a membership of
+/// two whose lower-addressed member died (the other member had been downed and not rejoined yet) kept the dead one,
+/// and the survivor downed itself.
+/// </summary>
+/// <remarks>
+/// Akka's resolver gives up as soon as an acquisition says no, and then downs its own side. A holder that stopped
+/// renewing a moment ago is still live in the store, so an acquisition that finds the lease held waits for the
+/// holder's node lease to run out and tries again: it answers no only when the holder kept renewing for longer than a
+/// TTL, i.e. it is alive and reaches the store. Errors of the store are retried the same way.
+/// </remarks>
+public sealed class ResolverLease : Lease
+{
+    private static readonly TimeSpan RetryMargin = TimeSpan.FromMilliseconds(50);
+
+    private readonly Func<(IOwnershipStore, NodeLease, LeaseSettings)> _resolve;
+    private readonly ILoggingAdapter _log;
+    private readonly Lock _gate = new();
+    private (IOwnershipStore Store, NodeLease NodeLease, LeaseSettings Settings)? _services;
+    private (string NodeId, long Generation)? _held;
+    private Action<Exception>? _onLost;
+
+    /// <summary>Called by Akka's lease provider (hocon: <c>actorha-resolver-lease.lease-class</c>); the rest comes from the node's services.</summary>
+    public ResolverLease(Akka.Coordination.LeaseSettings settings, ExtendedActorSystem system)
+        : this(settings, () =>
+        {
+            var resolver = DependencyResolver.For(system).Resolver;
+            return (resolver.GetService<IOwnershipStore>(), resolver.GetService<NodeLease>(), resolver.GetService<LeaseSettings>());
+        }, Logging.GetLogger(system, typeof(ResolverLease)))
+    {
+    }
+
+    internal ResolverLease(Akka.Coordination.LeaseSettings settings, IOwnershipStore store, NodeLease nodeLease, LeaseSettings timing, ILoggingAdapter log)
+        : this(settings, () => (store, nodeLease, timing), log)
+    {
+    }
+
+    private ResolverLease(Akka.Coordination.LeaseSettings settings, Func<(IOwnershipStore, NodeLease, LeaseSettings)> resolve, ILoggingAdapter log)
+        : base(settings)
+    {
+        _resolve = resolve;
+        _log = log;
+    }
+
+    public override Task<bool> Acquire() => Acquire(null!);
+
+    public override async Task<bool> Acquire(Action<Exception> leaseLostCallback)
+    {
+        // Off the resolver's thread: the store calls block.
+        await Task.Yield();
+        var (store, nodeLease, settings) = Services();
+        var started = Stopwatch.GetTimestamp();
+        // Long enough to outlive a holder that stopped renewing just before we asked, and no longer.
+        var patience = settings.Ttl + settings.RenewInterval;
+        while (true)
+        {
+            var (nodeId, generation) = nodeLease.Current;
+            string? refusal;
+            TimeSpan retryAfter;
+            if (!nodeLease.IsValid)
+            {
+                // A node whose own lease is not current may be cut off from the store: it must not win.
+                (refusal, retryAfter) = ("this node's lease is not current", settings.RenewInterval);
+            }
+            else
+            {
+                try
+                {
+                    var result = store.TryTakeResolverLease(Settings.LeaseName, nodeId);
+                    if (result.Acquired && nodeLease.IsValid && nodeLease.Generation == generation)
+                    {
+                        lock (_gate)
+                        {
+                            _held = (nodeId, generation);
+                            _onLost = leaseLostCallback;
+                        }
+
+                        nodeLease.Renewed -= OnNewGeneration;
+                        nodeLease.Renewed += OnNewGeneration;
+                        return true;
+                    }
+
+                    (refusal, retryAfter) = result.Acquired
+                        ? ("this node's lease lapsed while taking it", settings.RenewInterval)
+                        : ($"held by {result.Holder}", result.RetryAfter + RetryMargin);
+                }
+                catch (DbException e)
+                {
+                    (refusal, retryAfter) = ($"the store failed: {e.Message}", settings.RenewInterval);
+                }
+            }
+
+            var waited = Stopwatch.GetElapsedTime(started);
+            if (waited + retryAfter > patience)
+            {
+                _log.Warning("Split-brain resolver lease {0} not taken after {1:0} ms: {2}. This side of the split downs itself.",
+                    Settings.LeaseName, waited.TotalMilliseconds, refusal);
+                return false;
+            }
+
+            _log.Info("Split-brain resolver lease {0} not taken yet ({1}); trying again in {2:0} ms", Settings.LeaseName, refusal, retryAfter.TotalMilliseconds);
+            await Task.Delay(retryAfter).ConfigureAwait(false);
+        }
+    }
+
+    public override async Task<bool> Release()
+    {
+        await Task.Yield();
+        (string NodeId, long Generation)? held;
+        lock (_gate)
+        {
+            held = _held;
+            _held = null;
+            _onLost = null;
+        }
+
+        if (held is not { } h)
+        {
+            return true;
+        }
+
+        try
+        {
+            Services().Store.ReleaseResolverLease(Settings.LeaseName, h.NodeId);
+            return true;
+        }
+        catch (DbException e)
+        {
+            // Not fatal: the row stops counting as held once this node's lease ends. Akka asks again on its next tick.
+            _log.Warning("Could not release split-brain resolver lease {0}: {1}", Settings.LeaseName, e.Message);
+            lock (_gate)
+            {
+                _held ??= h;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Held, and still under the node lease generation it was taken with (the store agrees as long as that lives).</summary>
+    public override bool CheckLease()
+    {
+        (string NodeId, long Generation)? held;
+        lock (_gate)
+        {
+            held = _held;
+        }
+
+        var nodeLease = Services().NodeLease;
+        return held is { } h && nodeLease.IsValid && nodeLease.Generation == h.Generation;
+    }
+
+    private void OnNewGeneration(long generation)
+    {
+        Action<Exception>? onLost;
+        lock (_gate)
+        {
+            if (_held is not { } h || h.Generation == generation)
+            {
+                return;
+            }
+
+            _held = null;
+            onLost = _onLost;
+            _onLost = null;
+        }
+
+        _log.Warning("Split-brain resolver lease {0} lost: this node's lease expired in the store", Settings.LeaseName);
+        onLost?.Invoke(new LeaseException($"The node lease that held {Settings.LeaseName} expired."));
+    }
+
+    // Resolved on first use: Akka creates the lease while the actor system starts, before the node lease is taken.
+    private (IOwnershipStore Store, NodeLease NodeLease, LeaseSettings Settings) Services()
+    {
+        lock (_gate)
+        {
+            if (_services is { } services)
+            {
+                return services;
+            }
+
+            var resolved = _resolve();
+            _services = resolved;
+            return resolved;
+        }
+    }
+}
