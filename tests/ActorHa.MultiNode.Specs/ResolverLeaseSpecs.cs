@@ -77,6 +77,75 @@ public sealed class ResolverLeaseSpecs(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_new_leader_takes_the_lease_over_from_the_member_of_its_side_that_took_the_last_decision_instead_of_downing_its_side()
+    {
+        // The lease is kept for 60 s after a decision here (10 s as shipped), so that the second fault surely finds it held.
+        var hocon = Directory.CreateTempSubdirectory("actorha-resolver-spec-hocon").FullName;
+        foreach (var file in Directory.GetFiles(Path.Combine(Path.GetDirectoryName(SpecCluster.NodeProgram)!, "hocon"), "*.conf"))
+        {
+            File.Copy(file, Path.Combine(hocon, Path.GetFileName(file)));
+        }
+
+        Directory.CreateDirectory(Path.Combine(hocon, "profiles"));
+        File.WriteAllText(Path.Combine(hocon, "profiles", "long-release.conf"), "akka.cluster.split-brain-resolver.lease-majority.release-after = 60s\n");
+        await using var spec = new SpecCluster(output, faultInjection: true, settings: new Dictionary<string, string> { ["HoconDir"] = hocon, ["AkkaProfile"] = "long-release" });
+        try
+        {
+            await spec.Step("first, second and third form a cluster", () => spec.StartAll());
+            var (first, second, third) = (spec["first"], spec["second"], spec["third"]);
+
+            await spec.Step("first is cut off; second, leader of {second, third}, takes the resolver's lease and downs it", async () =>
+            {
+                await spec.Split(["first"], ["second", "third"]);
+                await spec.Barrier("first gone", ["first"], SpecCluster.HasExited);
+                Assert.Equal(4, first.Process!.ExitCode);
+                await spec.Barrier("two members", ["second", "third"], spec.SeesMembers("second", "third"), TimeSpan.FromSeconds(30));
+                await spec.Heal();
+                Assert.Contains("SBR acquired lease", File.ReadAllText(second.LogFile), StringComparison.Ordinal);
+            });
+
+            await spec.Step("first restarts and rejoins: with the lowest address it leads now, while second holds the lease", async () =>
+            {
+                spec.Restart("first");
+                await spec.Barrier("rejoined", ["first", "second", "third"], spec.SeesMembers("first", "second", "third"), TimeSpan.FromSeconds(60));
+            });
+
+            var key = await KeyOwnedBy(third, "leader/");
+            await spec.Step($"third, owner of {key}'s partition, is frozen (SIGSTOP)", () => SpecCluster.FreezeOutsideSqliteCommit(spec.Cluster, third));
+
+            await spec.Step("first takes the lease over from second, downs third, and {first, second} acknowledge a write to its partition", async () =>
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                Outcome<KeyVersion> write;
+                do
+                {
+                    Assert.True(first.IsRunning && second.IsRunning, "first or second shut down: the new leader could not take the lease and downed its own side");
+                    write = await first.Client.PutAsync(key, Encoding.UTF8.GetBytes("after"));
+                    if (!write.IsSuccess)
+                    {
+                        await Task.Delay(200);
+                    }
+                }
+                while (!write.IsSuccess && DateTime.UtcNow < deadline);
+
+                Assert.True(write.IsSuccess, $"{(int)write.Status} {write.Problem?.Detail}");
+                Assert.Contains("a reachable member of this side", File.ReadAllText(first.LogFile), StringComparison.Ordinal);
+                await spec.Barrier("third ended", ["third"], SpecCluster.HasExited);
+                await spec.Barrier("first and second", ["first", "second"], spec.SeesMembers("first", "second"), TimeSpan.FromSeconds(30));
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+        finally
+        {
+            Directory.Delete(hocon, recursive: true);
+        }
+    }
+
     private static async Task<string> KeyOwnedBy(ActorHa.Launcher.LocalNode owner, string prefix)
     {
         var view = await SpecCluster.ViewOf(owner);

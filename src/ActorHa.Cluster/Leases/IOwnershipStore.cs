@@ -41,9 +41,10 @@ public interface IOwnershipStore
     /// <summary>
     /// Takes the split-brain resolver's lease <paramref name="name"/> (see <c>ResolverLease</c>) under the node lease
     /// <paramref name="node"/>, on the same terms as a partition: when it is free, already ours, or its holder's node
-    /// lease has expired. So it is held only as long as its holder's node lease lives.
+    /// lease has expired. So it is held only as long as its holder's node lease lives. Also when it is held by
+    /// exactly <paramref name="takeOverFrom"/> (a compare-and-set: the caller saw that holder on its own side).
     /// </summary>
-    AcquireResult TryTakeResolverLease(string name, string node);
+    AcquireResult TryTakeResolverLease(string name, string node, string? takeOverFrom = null);
 
     /// <summary>Gives the resolver's lease up if <paramref name="node"/> holds it.</summary>
     void ReleaseResolverLease(string name, string node);

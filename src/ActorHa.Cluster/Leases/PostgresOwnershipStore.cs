@@ -62,8 +62,8 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
     public AcquireResult TryAcquire(PartitionId partition, string node) =>
         InTransaction((connection, tx) => Acquire(connection, tx, partition, node));
 
-    public AcquireResult TryTakeResolverLease(string name, string node) =>
-        InTransaction((connection, tx) => Take(connection, tx, "actorha_resolver_lease", "name", name, node));
+    public AcquireResult TryTakeResolverLease(string name, string node, string? takeOverFrom = null) =>
+        InTransaction((connection, tx) => Take(connection, tx, "actorha_resolver_lease", "name", name, node, takeOverFrom));
 
     public void ReleaseResolverLease(string name, string node)
     {
@@ -73,7 +73,7 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
 
     /// <summary><see cref="TryAcquire"/> inside the caller's transaction, which the caller commits (or a spec holds open).</summary>
     internal static AcquireResult Acquire(NpgsqlConnection connection, NpgsqlTransaction tx, PartitionId partition, string node) =>
-        Take(connection, tx, "actorha_partition_owner", "partition", partition.Value, node);
+        Take(connection, tx, "actorha_partition_owner", "partition", partition.Value, node, null);
 
     private AcquireResult InTransaction(Func<NpgsqlConnection, NpgsqlTransaction, AcquireResult> take)
     {
@@ -94,9 +94,10 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
 
     /// <summary>
     /// Takes the row <paramref name="key"/> of <paramref name="table"/> (a partition, or the resolver's lease) for
-    /// <paramref name="node"/> if it is free, already ours, or its holder's node lease is over.
+    /// <paramref name="node"/> if it is free, already ours, held by <paramref name="takeOverFrom"/>, or its holder's node
+    /// lease is over.
     /// </summary>
-    private static AcquireResult Take(NpgsqlConnection connection, NpgsqlTransaction tx, string table, string keyColumn, object key, string node)
+    private static AcquireResult Take(NpgsqlConnection connection, NpgsqlTransaction tx, string table, string keyColumn, object key, string node, string? takeOverFrom)
     {
         Execute(connection, tx, $"INSERT INTO {table} ({keyColumn}, node, epoch) VALUES (@key, NULL, 0) ON CONFLICT ({keyColumn}) DO NOTHING",
             ("key", key));
@@ -117,7 +118,7 @@ public sealed class PostgresOwnershipStore(string connectionString) : IOwnership
             epoch = reader.GetInt64(1);
         }
 
-        if (holder is not null && holder != node && HolderLeaseRemaining(connection, tx, holder) is { } remaining)
+        if (holder is not null && holder != node && holder != takeOverFrom && HolderLeaseRemaining(connection, tx, holder) is { } remaining)
         {
             return new AcquireResult(false, epoch, holder, remaining);
         }

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Diagnostics;
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Coordination;
 using Akka.DependencyInjection;
 using Akka.Event;
@@ -27,6 +28,7 @@ public sealed class ResolverLease : Lease
     private static readonly TimeSpan RetryMargin = TimeSpan.FromMilliseconds(50);
 
     private readonly Func<(IOwnershipStore, NodeLease, LeaseSettings)> _resolve;
+    private readonly Func<string, bool> _onThisSide;
     private readonly ILoggingAdapter _log;
     private readonly Lock _gate = new();
     private (IOwnershipStore Store, NodeLease NodeLease, LeaseSettings Settings)? _services;
@@ -39,21 +41,34 @@ public sealed class ResolverLease : Lease
         {
             var resolver = DependencyResolver.For(system).Resolver;
             return (resolver.GetService<IOwnershipStore>(), resolver.GetService<NodeLease>(), resolver.GetService<LeaseSettings>());
-        }, Logging.GetLogger(system, typeof(ResolverLease)))
+        }, holder => OnThisSide(Akka.Cluster.Cluster.Get(system).State, holder), Logging.GetLogger(system, typeof(ResolverLease)))
     {
     }
 
-    internal ResolverLease(Akka.Coordination.LeaseSettings settings, IOwnershipStore store, NodeLease nodeLease, LeaseSettings timing, ILoggingAdapter log)
-        : this(settings, () => (store, nodeLease, timing), log)
+    /// <param name="onThisSide">Whether a holder (a node lease id) is a member this node sees up and reachable.</param>
+    internal ResolverLease(Akka.Coordination.LeaseSettings settings, IOwnershipStore store, NodeLease nodeLease, LeaseSettings timing, Func<string, bool> onThisSide, ILoggingAdapter log)
+        : this(settings, () => (store, nodeLease, timing), onThisSide, log)
     {
     }
 
-    private ResolverLease(Akka.Coordination.LeaseSettings settings, Func<(IOwnershipStore, NodeLease, LeaseSettings)> resolve, ILoggingAdapter log)
+    private ResolverLease(Akka.Coordination.LeaseSettings settings, Func<(IOwnershipStore, NodeLease, LeaseSettings)> resolve, Func<string, bool> onThisSide, ILoggingAdapter log)
         : base(settings)
     {
         _resolve = resolve;
+        _onThisSide = onThisSide;
         _log = log;
     }
+
+    /// <summary>
+    /// Whether the node lease id <paramref name="holder"/> belongs to a member that <paramref name="state"/> shows up
+    /// and reachable: the holder is on this side of the split, so taking the lease over from it decides nothing
+    /// against anyone.
+    /// </summary>
+    internal static bool OnThisSide(ClusterEvent.CurrentClusterState state, string holder) =>
+        state.Members.Any(m =>
+            m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving
+            && !state.Unreachable.Contains(m)
+            && holder.StartsWith(LeaseSetup.NodeLeaseBase(m.UniqueAddress) + "/", StringComparison.Ordinal));
 
     public override Task<bool> Acquire() => Acquire(null!);
 
@@ -80,6 +95,18 @@ public sealed class ResolverLease : Lease
                 try
                 {
                     var result = store.TryTakeResolverLease(Settings.LeaseName, nodeId);
+                    if (!result.Acquired && result.Holder is { } holder && _onThisSide(holder))
+                    {
+                        // The last decision was taken by another member of this side, which has since stopped being
+                        // the leader (a restarted node with a lower address leads once it rejoins). Refusing would make
+                        // this leader down its own side, the holder included.
+                        result = store.TryTakeResolverLease(Settings.LeaseName, nodeId, takeOverFrom: holder);
+                        if (result.Acquired)
+                        {
+                            _log.Info("Split-brain resolver lease {0} taken over from {1}, a reachable member of this side", Settings.LeaseName, holder);
+                        }
+                    }
+
                     if (result.Acquired && nodeLease.IsValid && nodeLease.Generation == generation)
                     {
                         lock (_gate)

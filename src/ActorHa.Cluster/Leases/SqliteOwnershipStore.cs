@@ -83,9 +83,10 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
         return true;
     }
 
-    public AcquireResult TryAcquire(PartitionId partition, string node) => Take("actorha_partition_owner", "partition", partition.Value, node);
+    public AcquireResult TryAcquire(PartitionId partition, string node) => Take("actorha_partition_owner", "partition", partition.Value, node, null);
 
-    public AcquireResult TryTakeResolverLease(string name, string node) => Take("actorha_resolver_lease", "name", name, node);
+    public AcquireResult TryTakeResolverLease(string name, string node, string? takeOverFrom = null) =>
+        Take("actorha_resolver_lease", "name", name, node, takeOverFrom);
 
     public void ReleaseResolverLease(string name, string node)
     {
@@ -95,10 +96,11 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
 
     /// <summary>
     /// Takes the row <paramref name="key"/> of <paramref name="table"/> (a partition, or the resolver's lease) for
-    /// <paramref name="node"/> if it is free, already ours, or its holder's node lease has expired. The write lock is
-    /// taken first (BEGIN IMMEDIATE), so two nodes cannot both read the row as free.
+    /// <paramref name="node"/> if it is free, already ours, held by <paramref name="takeOverFrom"/>, or its holder's
+    /// node lease has expired. The write lock is taken first (BEGIN IMMEDIATE), so two nodes cannot both read the row
+    /// as free.
     /// </summary>
-    private AcquireResult Take(string table, string keyColumn, object key, string node)
+    private AcquireResult Take(string table, string keyColumn, object key, string node, string? takeOverFrom)
     {
         using var connection = Open();
         using var tx = connection.BeginTransaction(deferred: false);
@@ -123,7 +125,7 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
             }
         }
 
-        var free = holder is null || holder == node || remainingMs is null or < 0;
+        var free = holder is null || holder == node || holder == takeOverFrom || remainingMs is null or < 0;
         if (!free)
         {
             tx.Rollback();

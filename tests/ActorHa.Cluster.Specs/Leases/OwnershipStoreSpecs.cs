@@ -357,12 +357,46 @@ public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind st
         Assert.True(Ownership.TryTakeResolverLease("sbr", holder.NodeId).Acquired, "the released lease was still held");
     }
 
-    private (ResolverLease Lease, NodeLease NodeLease) NewResolverLease(string node)
+    [Fact]
+    public void The_resolver_lease_is_taken_over_from_a_live_holder_only_when_that_holder_is_named()
+    {
+        Ownership.RenewNode("a", TimeSpan.FromSeconds(10));
+        Ownership.RenewNode("b", TimeSpan.FromSeconds(10));
+        var held = Ownership.TryTakeResolverLease("sbr", "a");
+
+        var namingAnother = Ownership.TryTakeResolverLease("sbr", "b", takeOverFrom: "c");
+        var namingTheHolder = Ownership.TryTakeResolverLease("sbr", "b", takeOverFrom: "a");
+        var backWithAStaleName = Ownership.TryTakeResolverLease("sbr", "a", takeOverFrom: "a");
+
+        Assert.Equal((false, "a"), Holder(namingAnother));
+        Assert.Equal((true, held.Epoch + 1), (namingTheHolder.Acquired, namingTheHolder.Epoch));
+        Assert.Equal((false, "b"), Holder(backWithAStaleName));
+    }
+
+    [Fact]
+    public async Task A_resolver_takes_the_lease_at_once_from_a_live_holder_it_sees_on_its_own_side_of_the_split()
+    {
+        // arrange: the last decision was taken by another member, which renews all along and which this node reaches
+        var holder = NewLease("previous-leader");
+        Assert.True(Ownership.TryTakeResolverLease("sbr", holder.NodeId).Acquired);
+        var (resolver, mine) = NewResolverLease("new-leader", onThisSide: h => h == holder.NodeId);
+
+        // act
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var acquired = await resolver.Acquire().WaitAsync(TimeSpan.FromSeconds(10));
+
+        // assert: taken without waiting (refused, Akka's resolver would have downed this side, the holder with it)
+        Assert.True(acquired);
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromMilliseconds(500));
+        Assert.Equal((false, mine.NodeId), Holder(Ownership.TryTakeResolverLease("sbr", holder.NodeId)));
+    }
+
+    private (ResolverLease Lease, NodeLease NodeLease) NewResolverLease(string node, Func<string, bool>? onThisSide = null)
     {
         var timing = new LeaseSettings();
         var nodeLease = NewLease(node, timing);
         var settings = new Akka.Coordination.LeaseSettings("sbr", node, new Akka.Coordination.TimeoutSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5)), Akka.Configuration.Config.Empty);
-        return (new ResolverLease(settings, Ownership, nodeLease, timing, Sys.Log), nodeLease);
+        return (new ResolverLease(settings, Ownership, nodeLease, timing, onThisSide ?? (_ => false), Sys.Log), nodeLease);
     }
 
     private static (bool Acquired, string? Holder) Holder(AcquireResult result) => (result.Acquired, result.Holder);

@@ -111,7 +111,7 @@ public sealed class PartitionClaimsSpecs(ITestOutputHelper output) : Persistence
 
         public void ReleaseNode(string node) => inner.ReleaseNode(node);
 
-        public AcquireResult TryTakeResolverLease(string name, string node) => inner.TryTakeResolverLease(name, node);
+        public AcquireResult TryTakeResolverLease(string name, string node, string? takeOverFrom = null) => inner.TryTakeResolverLease(name, node, takeOverFrom);
 
         public void ReleaseResolverLease(string name, string node) => inner.ReleaseResolverLease(name, node);
 

@@ -658,7 +658,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
         {
         }
 
-        public AcquireResult TryTakeResolverLease(string name, string node) => throw new NotSupportedException();
+        public AcquireResult TryTakeResolverLease(string name, string node, string? takeOverFrom = null) => throw new NotSupportedException();
 
         public void ReleaseResolverLease(string name, string node) => throw new NotSupportedException();
 
@@ -893,7 +893,7 @@ public abstract class PartitionActorSpecs(ITestOutputHelper output, StoreKind st
 
         public void ReleaseNode(string node) => inner.ReleaseNode(node);
 
-        public AcquireResult TryTakeResolverLease(string name, string node) => inner.TryTakeResolverLease(name, node);
+        public AcquireResult TryTakeResolverLease(string name, string node, string? takeOverFrom = null) => inner.TryTakeResolverLease(name, node, takeOverFrom);
 
         public void ReleaseResolverLease(string name, string node) => inner.ReleaseResolverLease(name, node);
 
