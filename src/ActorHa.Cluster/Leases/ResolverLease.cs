@@ -27,8 +27,11 @@ public sealed class ResolverLease : Lease
 {
     private static readonly TimeSpan RetryMargin = TimeSpan.FromMilliseconds(50);
 
+    // A holder whose node lease expiry moved later than this between two looks has renewed it meanwhile.
+    private static readonly TimeSpan RenewalSeen = TimeSpan.FromMilliseconds(50);
+
     private readonly Func<(IOwnershipStore, NodeLease, LeaseSettings)> _resolve;
-    private readonly Func<string, bool> _onThisSide;
+    private readonly SplitView _view;
     private readonly ILoggingAdapter _log;
     private readonly Lock _gate = new();
     private (IOwnershipStore Store, NodeLease NodeLease, LeaseSettings Settings)? _services;
@@ -41,22 +44,36 @@ public sealed class ResolverLease : Lease
         {
             var resolver = DependencyResolver.For(system).Resolver;
             return (resolver.GetService<IOwnershipStore>(), resolver.GetService<NodeLease>(), resolver.GetService<LeaseSettings>());
-        }, holder => OnThisSide(Akka.Cluster.Cluster.Get(system).State, holder), Logging.GetLogger(system, typeof(ResolverLease)))
+        }, new SplitView(
+            holder => OnThisSide(Akka.Cluster.Cluster.Get(system).State, holder),
+            () => IsStrictMinority(Akka.Cluster.Cluster.Get(system).State)), Logging.GetLogger(system, typeof(ResolverLease)))
     {
     }
 
-    /// <param name="onThisSide">Whether a holder (a node lease id) is a member this node sees up and reachable.</param>
-    internal ResolverLease(Akka.Coordination.LeaseSettings settings, IOwnershipStore store, NodeLease nodeLease, LeaseSettings timing, Func<string, bool> onThisSide, ILoggingAdapter log)
-        : this(settings, () => (store, nodeLease, timing), onThisSide, log)
+    internal ResolverLease(Akka.Coordination.LeaseSettings settings, IOwnershipStore store, NodeLease nodeLease, LeaseSettings timing, SplitView view, ILoggingAdapter log)
+        : this(settings, () => (store, nodeLease, timing), view, log)
     {
     }
 
-    private ResolverLease(Akka.Coordination.LeaseSettings settings, Func<(IOwnershipStore, NodeLease, LeaseSettings)> resolve, Func<string, bool> onThisSide, ILoggingAdapter log)
+    private ResolverLease(Akka.Coordination.LeaseSettings settings, Func<(IOwnershipStore, NodeLease, LeaseSettings)> resolve, SplitView view, ILoggingAdapter log)
         : base(settings)
     {
         _resolve = resolve;
-        _onThisSide = onThisSide;
+        _view = view;
         _log = log;
+    }
+
+    /// <summary>What this node sees of the split when it asks for the lease.</summary>
+    /// <param name="IsOnThisSide">Whether a holder (a node lease id) is a member this node sees up and reachable.</param>
+    /// <param name="IsStrictMinority">Whether more than half of the members are unreachable.</param>
+    internal sealed record SplitView(Func<string, bool> IsOnThisSide, Func<bool> IsStrictMinority);
+
+    /// <summary>More than half of the members that count (up, leaving) are unreachable.</summary>
+    internal static bool IsStrictMinority(ClusterEvent.CurrentClusterState state)
+    {
+        var members = state.Members.Count(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving);
+        var unreachable = state.Unreachable.Count(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving);
+        return unreachable * 2 > members;
     }
 
     /// <summary>
@@ -80,6 +97,8 @@ public sealed class ResolverLease : Lease
         var started = Stopwatch.GetTimestamp();
         // Long enough to outlive a holder that stopped renewing just before we asked, and no longer.
         var patience = settings.Ttl + settings.RenewInterval;
+        // The holder and when its node lease would expire (time since started), as last seen.
+        (string Holder, TimeSpan ExpiresAt)? seen = null;
         while (true)
         {
             var (nodeId, generation) = nodeLease.Current;
@@ -95,7 +114,7 @@ public sealed class ResolverLease : Lease
                 try
                 {
                     var result = store.TryTakeResolverLease(Settings.LeaseName, nodeId);
-                    if (!result.Acquired && result.Holder is { } holder && _onThisSide(holder))
+                    if (!result.Acquired && result.Holder is { } holder && _view.IsOnThisSide(holder))
                     {
                         // The last decision was taken by another member of this side, which has since stopped being
                         // the leader (a restarted node with a lower address leads once it rejoins). Refusing would make
@@ -120,9 +139,30 @@ public sealed class ResolverLease : Lease
                         return true;
                     }
 
-                    (refusal, retryAfter) = result.Acquired
-                        ? ("this node's lease lapsed while taking it", settings.RenewInterval)
-                        : ($"held by {result.Holder}", result.RetryAfter + RetryMargin);
+                    if (result.Acquired)
+                    {
+                        (refusal, retryAfter) = ("this node's lease lapsed while taking it", settings.RenewInterval);
+                    }
+                    else
+                    {
+                        var expiresAt = Stopwatch.GetElapsedTime(started) + result.RetryAfter;
+                        if (seen is { } last && last.Holder == result.Holder && expiresAt > last.ExpiresAt + RenewalSeen && _view.IsStrictMinority())
+                        {
+                            // The holder renewed while we watched: it is alive and reaches the store. A minority has
+                            // nothing to wait for, and the sooner it downs itself, the sooner its partitions move.
+                            // (A side that is not a minority waits the whole patience: in a split that left members
+                            // indirectly connected, that is time for the winner's decision to reach it by gossip.)
+                            _log.Warning("Split-brain resolver lease {0} is held by {1}, which is alive (it renewed its node lease meanwhile), and this side is a minority: it downs itself.",
+                                Settings.LeaseName, result.Holder);
+                            return false;
+                        }
+
+                        seen = (result.Holder ?? "", expiresAt);
+                        // Look again after about one renewal, or once the holder's node lease has run out.
+                        var untilExpiry = result.RetryAfter + RetryMargin;
+                        var oneRenewal = settings.RenewInterval + RetryMargin + RetryMargin;
+                        (refusal, retryAfter) = ($"held by {result.Holder}", untilExpiry < oneRenewal ? untilExpiry : oneRenewal);
+                    }
                 }
                 catch (DbException e)
                 {

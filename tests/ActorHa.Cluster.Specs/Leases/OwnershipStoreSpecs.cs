@@ -358,6 +358,23 @@ public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
+    public async Task A_resolver_on_a_minority_side_says_no_as_soon_as_it_sees_the_live_holder_renew()
+    {
+        // arrange: the majority's leader took the lease and renews its node lease every 150 ms
+        var holder = NewLease("majority-leader");
+        Assert.True(Ownership.TryTakeResolverLease("sbr", holder.NodeId).Acquired);
+        var (minority, _) = NewResolverLease("cut-off", strictMinority: true);
+
+        // act
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var acquired = await minority.Acquire().WaitAsync(TimeSpan.FromSeconds(10));
+
+        // assert: refused after a renewal was seen, well before a TTL (which a side that is not a minority waits out)
+        Assert.False(acquired);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(800));
+    }
+
+    [Fact]
     public void The_resolver_lease_is_taken_over_from_a_live_holder_only_when_that_holder_is_named()
     {
         Ownership.RenewNode("a", TimeSpan.FromSeconds(10));
@@ -391,12 +408,12 @@ public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind st
         Assert.Equal((false, mine.NodeId), Holder(Ownership.TryTakeResolverLease("sbr", holder.NodeId)));
     }
 
-    private (ResolverLease Lease, NodeLease NodeLease) NewResolverLease(string node, Func<string, bool>? onThisSide = null)
+    private (ResolverLease Lease, NodeLease NodeLease) NewResolverLease(string node, Func<string, bool>? onThisSide = null, bool strictMinority = false)
     {
         var timing = new LeaseSettings();
         var nodeLease = NewLease(node, timing);
         var settings = new Akka.Coordination.LeaseSettings("sbr", node, new Akka.Coordination.TimeoutSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5)), Akka.Configuration.Config.Empty);
-        return (new ResolverLease(settings, Ownership, nodeLease, timing, onThisSide ?? (_ => false), Sys.Log), nodeLease);
+        return (new ResolverLease(settings, Ownership, nodeLease, timing, new ResolverLease.SplitView(onThisSide ?? (_ => false), () => strictMinority), Sys.Log), nodeLease);
     }
 
     private static (bool Acquired, string? Holder) Holder(AcquireResult result) => (result.Acquired, result.Holder);
