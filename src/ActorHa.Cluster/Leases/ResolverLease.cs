@@ -18,10 +18,12 @@ namespace ActorHa.Cluster.Leases;
 /// and the survivor downed itself.
 /// </summary>
 /// <remarks>
-/// Akka's resolver gives up as soon as an acquisition says no, and then downs its own side. A holder that stopped
-/// renewing a moment ago is still live in the store, so an acquisition that finds the lease held waits for the
-/// holder's node lease to run out and tries again: it answers no only when the holder kept renewing for longer than a
-/// TTL, i.e. it is alive and reaches the store. Errors of the store are retried the same way.
+/// Akka's resolver downs its own side as soon as an acquisition says no. A holder that stopped renewing a moment ago
+/// is still live in the store, so an acquisition that finds the lease held watches the holder's node lease and takes
+/// the lease once that has run out. It says no when the holder is alive: at the first renewal it sees if this side is
+/// a strict minority (the sooner a cut-off minority downs itself, the sooner its partitions move), otherwise only
+/// after a whole TTL of renewals. A leader that finds the lease held by a reachable member of its own side takes it
+/// over (leadership moves, the lease stays with whoever decided last). Errors of the store are retried until then.
 /// </remarks>
 public sealed class ResolverLease : Lease
 {
