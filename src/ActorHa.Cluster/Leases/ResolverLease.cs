@@ -20,17 +20,15 @@ namespace ActorHa.Cluster.Leases;
 /// <remarks>
 /// Akka's resolver downs its own side as soon as an acquisition says no. A holder that stopped renewing a moment ago
 /// is still live in the store, so an acquisition that finds the lease held watches the holder's node lease and takes
-/// the lease once that has run out. It says no when the holder is alive: at the first renewal it sees if this side is
-/// a strict minority (the sooner a cut-off minority downs itself, the sooner its partitions move), otherwise only
-/// after a whole TTL of renewals. A leader that finds the lease held by a reachable member of its own side takes it
-/// over (leadership moves, the lease stays with whoever decided last). Errors of the store are retried until then.
+/// the lease once that has run out, and says no after a whole TTL of renewals (the holder is alive and reaches the
+/// store; in a split that left members indirectly connected, that is also time for the winner's decision to reach
+/// this node by gossip). A leader that finds the lease held by a reachable member of its own side takes it over
+/// (leadership moves, the lease stays with whoever decided last). A strict minority never takes it
+/// (<see cref="GiveUpAsMinority"/>). Errors of the store are retried until the patience runs out.
 /// </remarks>
 public sealed class ResolverLease : Lease
 {
     private static readonly TimeSpan RetryMargin = TimeSpan.FromMilliseconds(50);
-
-    // A holder whose node lease expiry moved later than this between two looks has renewed it meanwhile.
-    private static readonly TimeSpan RenewalSeen = TimeSpan.FromMilliseconds(50);
 
     private readonly Func<(IOwnershipStore, NodeLease, LeaseSettings)> _resolve;
     private readonly SplitView _view;
@@ -48,7 +46,7 @@ public sealed class ResolverLease : Lease
             return (resolver.GetService<IOwnershipStore>(), resolver.GetService<NodeLease>(), resolver.GetService<LeaseSettings>());
         }, new SplitView(
             holder => OnThisSide(Akka.Cluster.Cluster.Get(system).State, holder),
-            () => IsStrictMinority(Akka.Cluster.Cluster.Get(system).State)), Logging.GetLogger(system, typeof(ResolverLease)))
+            () => IsStrictMinority(Akka.Cluster.Cluster.Get(system))), Logging.GetLogger(system, typeof(ResolverLease)))
     {
     }
 
@@ -67,15 +65,19 @@ public sealed class ResolverLease : Lease
 
     /// <summary>What this node sees of the split when it asks for the lease.</summary>
     /// <param name="IsOnThisSide">Whether a holder (a node lease id) is a member this node sees up and reachable.</param>
-    /// <param name="IsStrictMinority">Whether more than half of the members are unreachable.</param>
+    /// <param name="IsStrictMinority">Whether this node cannot reach more than half of the members.</param>
     internal sealed record SplitView(Func<string, bool> IsOnThisSide, Func<bool> IsStrictMinority);
 
-    /// <summary>More than half of the members that count (up, leaving) are unreachable.</summary>
-    internal static bool IsStrictMinority(ClusterEvent.CurrentClusterState state)
+    /// <summary>
+    /// This node's own failure detector finds more than half of the members that count (up, leaving) unavailable. Its
+    /// own: the cluster state's unreachable set gathers every member's observations, and after a single cut link (A–B)
+    /// it holds both ends, so every node, the untouched third included, would count itself a minority.
+    /// </summary>
+    internal static bool IsStrictMinority(Akka.Cluster.Cluster cluster)
     {
-        var members = state.Members.Count(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving);
-        var unreachable = state.Unreachable.Count(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving);
-        return unreachable * 2 > members;
+        var members = cluster.State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving).ToList();
+        var unreachable = members.Count(m => !m.UniqueAddress.Equals(cluster.SelfUniqueAddress) && !cluster.FailureDetector.IsAvailable(m.Address));
+        return unreachable * 2 > members.Count;
     }
 
     /// <summary>
@@ -96,11 +98,15 @@ public sealed class ResolverLease : Lease
         // Off the resolver's thread: the store calls block.
         await Task.Yield();
         var (store, nodeLease, settings) = Services();
+        if (_view.IsStrictMinority())
+        {
+            GiveUpAsMinority(store, nodeLease);
+            return false;
+        }
+
         var started = Stopwatch.GetTimestamp();
         // Long enough to outlive a holder that stopped renewing just before we asked, and no longer.
         var patience = settings.Ttl + settings.RenewInterval;
-        // The holder and when its node lease would expire (time since started), as last seen.
-        (string Holder, TimeSpan ExpiresAt)? seen = null;
         while (true)
         {
             var (nodeId, generation) = nodeLease.Current;
@@ -147,19 +153,6 @@ public sealed class ResolverLease : Lease
                     }
                     else
                     {
-                        var expiresAt = Stopwatch.GetElapsedTime(started) + result.RetryAfter;
-                        if (seen is { } last && last.Holder == result.Holder && expiresAt > last.ExpiresAt + RenewalSeen && _view.IsStrictMinority())
-                        {
-                            // The holder renewed while we watched: it is alive and reaches the store. A minority has
-                            // nothing to wait for, and the sooner it downs itself, the sooner its partitions move.
-                            // (A side that is not a minority waits the whole patience: in a split that left members
-                            // indirectly connected, that is time for the winner's decision to reach it by gossip.)
-                            _log.Warning("Split-brain resolver lease {0} is held by {1}, which is alive (it renewed its node lease meanwhile), and this side is a minority: it downs itself.",
-                                Settings.LeaseName, result.Holder);
-                            return false;
-                        }
-
-                        seen = (result.Holder ?? "", expiresAt);
                         // Look again after about one renewal, or once the holder's node lease has run out.
                         var untilExpiry = result.RetryAfter + RetryMargin;
                         var oneRenewal = settings.RenewInterval + RetryMargin + RetryMargin;
@@ -219,9 +212,45 @@ public sealed class ResolverLease : Lease
         }
     }
 
-    /// <summary>Held, and still under the node lease generation it was taken with (the store agrees as long as that lives).</summary>
+    /// <summary>
+    /// A strict minority never takes the lease, and gives up one it holds, so that the majority can take it at once: it
+    /// downs itself, as with keep-majority. Taking a free lease as a minority (Akka's lease-majority allows it, for a
+    /// majority that died) went wrong in a chaos run: a node that the last decision had downed without its hearing of
+    /// it saw every other member unreachable, took the lease that the decider freed as it shut down, and downed the
+    /// survivors in its own view: two clusters, until the split-brain watchdog ended one. The lease decides ties.
+    /// </summary>
+    private void GiveUpAsMinority(IOwnershipStore store, NodeLease nodeLease)
+    {
+        lock (_gate)
+        {
+            _held = null;
+            _onLost = null;
+        }
+
+        try
+        {
+            store.ReleaseResolverLease(Settings.LeaseName, nodeLease.Current.NodeId);
+        }
+        catch (DbException e)
+        {
+            // The row stops counting as held once this node's lease ends, which downing itself brings about.
+            _log.Warning("Could not give split-brain resolver lease {0} up: {1}", Settings.LeaseName, e.Message);
+        }
+
+        _log.Warning("Split-brain resolver lease {0}: more than half of the members are unreachable, so this side takes no lease and downs itself.", Settings.LeaseName);
+    }
+
+    /// <summary>
+    /// Held, and still under the node lease generation it was taken with (the store agrees as long as that lives); never
+    /// for a strict minority (<see cref="GiveUpAsMinority"/>), so that Akka asks <see cref="Acquire()"/> and it gives up.
+    /// </summary>
     public override bool CheckLease()
     {
+        if (_view.IsStrictMinority())
+        {
+            return false;
+        }
+
         (string NodeId, long Generation)? held;
         lock (_gate)
         {

@@ -358,20 +358,30 @@ public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind st
     }
 
     [Fact]
-    public async Task A_resolver_on_a_minority_side_says_no_as_soon_as_it_sees_the_live_holder_renew()
+    public async Task A_resolver_on_a_minority_side_never_takes_the_lease_and_gives_up_the_one_it_holds_at_once()
     {
-        // arrange: the majority's leader took the lease and renews its node lease every 150 ms
-        var holder = NewLease("majority-leader");
-        Assert.True(Ownership.TryTakeResolverLease("sbr", holder.NodeId).Acquired);
-        var (minority, _) = NewResolverLease("cut-off", strictMinority: true);
+        // arrange: this node took the lease while its side was the majority; then most members became unreachable
+        var minority = false;
+        var (resolver, mine) = NewResolverLease("was-majority", strictMinority: () => minority);
+        Assert.True(await resolver.Acquire().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(resolver.CheckLease());
+        minority = true;
+        var other = NewLease("other-side");
 
         // act
+        var heldAsMinority = resolver.CheckLease();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var acquired = await minority.Acquire().WaitAsync(TimeSpan.FromSeconds(10));
+        var acquired = await resolver.Acquire().WaitAsync(TimeSpan.FromSeconds(10));
+        var answeredAfter = clock.Elapsed;
+        var takenByTheOtherSide = Ownership.TryTakeResolverLease("sbr", other.NodeId);
+        var acquiredWhenFree = await resolver.Acquire().WaitAsync(TimeSpan.FromSeconds(10));
 
-        // assert: refused after a renewal was seen, well before a TTL (which a side that is not a minority waits out)
+        // assert: no lease for a minority, not even its own or a free one, and the other side takes it at once
+        Assert.False(heldAsMinority);
         Assert.False(acquired);
-        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(800));
+        Assert.InRange(answeredAfter, TimeSpan.Zero, TimeSpan.FromMilliseconds(300));
+        Assert.True(takenByTheOtherSide.Acquired, $"the minority kept the lease from {mine.NodeId}");
+        Assert.False(acquiredWhenFree);
     }
 
     [Fact]
@@ -408,12 +418,12 @@ public abstract class OwnershipStoreSpecs(ITestOutputHelper output, StoreKind st
         Assert.Equal((false, mine.NodeId), Holder(Ownership.TryTakeResolverLease("sbr", holder.NodeId)));
     }
 
-    private (ResolverLease Lease, NodeLease NodeLease) NewResolverLease(string node, Func<string, bool>? onThisSide = null, bool strictMinority = false)
+    private (ResolverLease Lease, NodeLease NodeLease) NewResolverLease(string node, Func<string, bool>? onThisSide = null, Func<bool>? strictMinority = null)
     {
         var timing = new LeaseSettings();
         var nodeLease = NewLease(node, timing);
         var settings = new Akka.Coordination.LeaseSettings("sbr", node, new Akka.Coordination.TimeoutSettings(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5)), Akka.Configuration.Config.Empty);
-        return (new ResolverLease(settings, Ownership, nodeLease, timing, new ResolverLease.SplitView(onThisSide ?? (_ => false), () => strictMinority), Sys.Log), nodeLease);
+        return (new ResolverLease(settings, Ownership, nodeLease, timing, new ResolverLease.SplitView(onThisSide ?? (_ => false), strictMinority ?? (() => false)), Sys.Log), nodeLease);
     }
 
     private static (bool Acquired, string? Holder) Holder(AcquireResult result) => (result.Acquired, result.Holder);
