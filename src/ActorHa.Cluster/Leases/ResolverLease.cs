@@ -13,9 +13,9 @@ namespace ActorHa.Cluster.Leases;
 /// downs the other side of a split; the side that cannot take it downs itself instead. It is a row in the ownership
 /// store held under this node's node lease id, and it counts as held only while that node lease lives
 /// (<see cref="IOwnershipStore.TryTakeResolverLease"/>). So a holder that died or froze loses it within one lease TTL
-/// without a heartbeat of its own, and a dead node can never win a split: with <c>keep-majority</c>, a membership of
-/// two whose lower-addressed member died (the other member had been downed and not rejoined yet) kept the dead one,
-/// and the survivor downed itself.
+/// without a heartbeat of its own, and a dead node can never win a tie: with <c>keep-majority</c>, a membership of
+/// two (the third member downed and not rejoined yet) whose lower-addressed member froze, or lost its host, which
+/// gives no connection reset for the crash detector to see, kept that member, and the live one downed itself.
 /// </summary>
 /// <remarks>
 /// Akka's resolver downs its own side as soon as an acquisition says no. A holder that stopped renewing a moment ago
