@@ -83,6 +83,7 @@ public static class AkkaSetup
                 .WithMembershipTracking(upSince, removals)
                 .WithCrashDetector()
                 .WithSplitBrainWatchdog()
+                .WithResolverTicker()
                 .WithDownedMemberFence(settings)
                 .WithNodeExit();
         });
