@@ -1,5 +1,6 @@
 using System.Reflection;
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using Akka.Hosting;
 
@@ -10,11 +11,12 @@ namespace ActorHa.Cluster.Membership;
 /// Akka.NET 1.5.73 ticks once a second with no setting to change it (<c>SplitBrainResolverBase.TickInterval</c>):
 /// after a frozen or cut-off node's <c>stable-after</c> (200 ms here) has passed, the decision still waited up to a
 /// second more, 0.5 s on average, in every such failover. This actor sends the resolver the same tick message
-/// every <c>actorha.split-brain-resolver.tick-interval</c>, so the decision comes at most that long after the view
-/// has been stable. A tick only makes the resolver look at its state: every rule (stable-after, the lease, the
-/// delay for a minority, releasing the lease) stays Akka's, and the resolver ignores ticks while it waits for its
-/// lease. The tick message is internal to Akka.Cluster, so it is found by reflection; if a later Akka renames it,
-/// the node logs a warning and the resolver keeps its own 1 s tick (specs: "The resolver ticker").
+/// every <c>actorha.split-brain-resolver.tick-interval</c> while some unreachable member is not yet downed, so the
+/// decision comes at most that long after the view has been stable. A tick only makes the resolver look at its
+/// state: every rule (stable-after, the lease, the delay for a minority, releasing the lease) stays Akka's, and the
+/// resolver ignores ticks while it waits for its lease. The tick message is internal to Akka.Cluster, so it is found
+/// by reflection; if a later Akka renames it, the node logs a warning and the resolver keeps its own 1 s tick
+/// (specs: "The resolver ticker").
 /// </summary>
 public sealed class ResolverTicker : ReceiveActor, IWithTimers
 {
@@ -25,6 +27,7 @@ public sealed class ResolverTicker : ReceiveActor, IWithTimers
 
     private static readonly TimeSpan RetryResolve = TimeSpan.FromMilliseconds(500);
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
     private readonly TimeSpan _interval;
     private readonly object _tick;
     private IActorRef? _resolver;
@@ -50,7 +53,15 @@ public sealed class ResolverTicker : ReceiveActor, IWithTimers
             Timers.StartPeriodicTimer(Tick.Instance, Tick.Instance, _interval);
             _log.Debug("Ticking the split-brain resolver {0} every {1} ms", resolver.Path, _interval.TotalMilliseconds);
         });
-        Receive<Tick>(_ => _resolver?.Tell(_tick));
+        // Only while a decision is pending: an unreachable member not yet downed. Afterwards the resolver would take the same
+        // decision again on every tick (a warning line each time) until the downed member is removed.
+        Receive<Tick>(_ =>
+        {
+            if (_resolver is not null && _cluster.State.Unreachable.Any(m => m.Status != MemberStatus.Down))
+            {
+                _resolver.Tell(_tick);
+            }
+        });
         // The resolver stops when this node is removed from the cluster; there is nothing left to tick.
         Receive<Terminated>(_ =>
         {

@@ -1,6 +1,8 @@
 using ActorHa.Cluster.Forwarding;
 using ActorHa.Cluster.Leases;
 using ActorHa.Domain;
+using Akka.Actor;
+using Akka.Event;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
@@ -52,6 +54,19 @@ public static class PartitionsSetup
                 registry.Register<PartitionForwarderKey>(system.ActorOf(
                     PartitionForwarder.Props(map, resolver.GetService<LocalPartitions>(), resolver.GetService<RemoteOwners>(), settings.AttemptTimeout, resolver.GetService<UnrecoverablePartitions>(), resolver.GetService<LargeValueReplies>()),
                     PartitionForwarder.Name));
+                if (system.Settings.Config.GetBoolean(CoordinatorWakeUp.Setting, false))
+                {
+                    var (stateInitialized, problem) = CoordinatorWakeUp.FindStateInitialized();
+                    if (stateInitialized is null)
+                    {
+                        system.Log.Warning("{0} is on, but the shard coordinator's message cannot be found ({1}); a new coordinator waits Akka's 500 ms", CoordinatorWakeUp.Setting, problem);
+                    }
+                    else
+                    {
+                        system.ActorOf(Props.Create(() => new CoordinatorWakeUp(TypeName, stateInitialized)), CoordinatorWakeUp.Name);
+                    }
+                }
+
                 var region = registry.Get<PartitionRegion>();
                 registry.Register<PartitionStarterKey>(system.ActorOf(PartitionStarter.Props(region, map), "partition-starter"));
             });
