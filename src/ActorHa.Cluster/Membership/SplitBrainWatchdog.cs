@@ -35,6 +35,13 @@ public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// A disagreement shorter than this is a change in progress, not a split brain: when the oldest member dies, its row
+    /// names its own cluster until its node lease expires (1 s), and the survivors' rows name the old oldest member until
+    /// their next report (1 s). Warned about every kill of the oldest node, operators would learn to ignore the warning.
+    /// </summary>
+    public static readonly TimeSpan WarnAfter = TimeSpan.FromSeconds(3);
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
     private readonly IOwnershipStore _store;
@@ -111,7 +118,7 @@ public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
         var winner = Winner(observed.Live);
         if (winner is null || winner == observed.Mine)
         {
-            if (_losingSince is not null)
+            if (_losingSince is { } since && DateTime.UtcNow - since >= WarnAfter)
             {
                 _log.Info("Split-brain watchdog: this node's cluster is the one that survives again");
             }
@@ -123,9 +130,19 @@ public sealed class SplitBrainWatchdog : ReceiveActor, IWithTimers
         var members = observed.Live.Count(n => n.Cluster == observed.Mine);
         var theirs = observed.Live.Count(n => n.Cluster == winner);
         _losingSince ??= DateTime.UtcNow;
-        if (DateTime.UtcNow - _losingSince < Patience)
+        var losingFor = DateTime.UtcNow - _losingSince.Value;
+        if (losingFor < Patience)
         {
-            _log.Warning("Split-brain watchdog: another cluster shares this store: {0} with {1} live member(s), against this node's {2} with {3}", winner, theirs, observed.Mine, members);
+            var message = $"Split-brain watchdog: another cluster shares this store: {winner} with {theirs} live member(s), against this node's {observed.Mine} with {members}";
+            if (losingFor < WarnAfter)
+            {
+                _log.Debug(message);
+            }
+            else
+            {
+                _log.Warning(message);
+            }
+
             return;
         }
 
