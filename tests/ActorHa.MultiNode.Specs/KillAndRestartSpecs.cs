@@ -264,6 +264,14 @@ public sealed class KillAndRestartSpecs(ITestOutputHelper output)
                 Assert.Contains(after.Oldest, survivors.Select(r => spec[r].AkkaPort));
             });
 
+            await spec.Step("the new coordinator was told to answer at once, not after Akka's 500 ms (CoordinatorWakeUp)", () =>
+            {
+                var woken = survivors.Select(r => File.ReadAllText(spec[r].LogFile))
+                    .Count(log => log.Contains("Shard coordinator akka://actorha/system/sharding/partitionCoordinator/singleton/coordinator started on this node after a downed member was removed", StringComparison.Ordinal));
+                Assert.Equal(1, woken);
+                return Task.CompletedTask;
+            });
+
             await spec.Step("the new coordinator places new work: every acknowledged write reads back from both survivors", () =>
                 ReadEverythingFrom(survivors.Select(r => spec[r]), acked));
         }
