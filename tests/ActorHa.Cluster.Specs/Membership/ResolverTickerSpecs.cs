@@ -47,11 +47,11 @@ public sealed class ResolverTickerSpecs(ITestOutputHelper output)
         // resolver decides on its own 1 s tick: each downing then comes 0.1-1.1 s after the unreachability (the peer
         // stops at a random point of that tick's second), and five in a row all within 0.5 s happen about one time in a hundred.
         // With it each comes 0.1-0.2 s after (measured here: 109-168 ms).
-        var survivor = ActorSystem.Create("ticker", Config(port: 0));
+        var survivor = ActorSystem.Create("ticker", Config());
         try
         {
             var cluster = Akka.Cluster.Cluster.Get(survivor);
-            await JoinAndWaitUp(cluster, cluster.SelfAddress);
+            await InProcessMembers.JoinAndWaitUp(survivor, cluster.SelfAddress);
             var (tick, _) = ResolverTicker.FindResolverTick();
             survivor.ActorOf(Props.Create(() => new ResolverTicker(TimeSpan.FromMilliseconds(50), tick!)), "resolver-ticker");
             var gaps = new List<TimeSpan>();
@@ -59,9 +59,9 @@ public sealed class ResolverTickerSpecs(ITestOutputHelper output)
             for (var episode = 0; episode < 5; episode++)
             {
                 // act: a second member joins, then its system stops without leaving (as a crashed or frozen process would)
-                var peer = ActorSystem.Create("ticker", Config(port: 0));
+                var peer = ActorSystem.Create("ticker", Config());
                 var peerAddress = Akka.Cluster.Cluster.Get(peer).SelfAddress;
-                await JoinAndWaitUp(Akka.Cluster.Cluster.Get(peer), cluster.SelfAddress);
+                await InProcessMembers.JoinAndWaitUp(peer, cluster.SelfAddress);
                 AwaitCondition(() => cluster.State.Members.Any(m => m.Address.Equals(peerAddress) && m.Status == MemberStatus.Up));
                 var unreachableAt = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
                 var downedAt = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -87,43 +87,15 @@ public sealed class ResolverTickerSpecs(ITestOutputHelper output)
         }
     }
 
-    private static Config Config(int port) => ConfigurationFactory.ParseString($$"""
-        akka.loglevel = WARNING
-        akka.actor.provider = cluster
-        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
-        akka.remote.dot-netty.tcp.port = {{port}}
-        akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
-        akka.coordinated-shutdown.run-by-actor-system-terminate = off
-        akka.coordinated-shutdown.exit-clr = off
-        akka.cluster {
-          failure-detector {
-            heartbeat-interval = 100ms
-            acceptable-heartbeat-pause = 300ms
-            min-std-deviation = 50ms
-            expected-response-after = 300ms
-          }
-          gossip-interval = 100ms
-          leader-actions-interval = 100ms
-          unreachable-nodes-reaper-interval = 100ms
-          periodic-tasks-initial-delay = 100ms
-          down-removal-margin = 1ms
-          downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
-          split-brain-resolver {
-            # The side of the oldest member (the survivor, which formed the cluster) stays, even alone: it downs the peer.
-            active-strategy = keep-oldest
-            keep-oldest.down-if-alone = off
-            stable-after = 100ms
-          }
+    private static Config Config() => InProcessMembers.Config("""
+        downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+        split-brain-resolver {
+          # The side of the oldest member (the survivor, which formed the cluster) stays, even alone: it downs the peer.
+          active-strategy = keep-oldest
+          keep-oldest.down-if-alone = off
+          stable-after = 100ms
         }
         """);
-
-    private static async Task JoinAndWaitUp(Akka.Cluster.Cluster cluster, Address seed)
-    {
-        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        cluster.RegisterOnMemberUp(() => up.TrySetResult());
-        cluster.Join(seed);
-        await up.Task.WaitAsync(TimeSpan.FromSeconds(15));
-    }
 
     private static void AwaitCondition(Func<bool> condition)
     {

@@ -47,8 +47,8 @@ public sealed class CoordinatorWakeUpSpecs(ITestOutputHelper output)
         var second = ActorSystem.Create("wake", Config());
         try
         {
-            await JoinAndWaitUp(first, Akka.Cluster.Cluster.Get(first).SelfAddress);
-            await JoinAndWaitUp(second, Akka.Cluster.Cluster.Get(first).SelfAddress);
+            await InProcessMembers.JoinAndWaitUp(first, Akka.Cluster.Cluster.Get(first).SelfAddress);
+            await InProcessMembers.JoinAndWaitUp(second, Akka.Cluster.Cluster.Get(first).SelfAddress);
             StartSharding(first);
             var region = StartSharding(second);
             if (wakeUp)
@@ -95,47 +95,18 @@ public sealed class CoordinatorWakeUpSpecs(ITestOutputHelper output)
     private static IActorRef StartSharding(ActorSystem system) =>
         ClusterSharding.Get(system).Start(TypeName, Props.Create(() => new Echo()), ClusterShardingSettings.Create(system), new Extractor());
 
-    private static Config Config() => ConfigurationFactory.ParseString("""
-        akka.loglevel = WARNING
-        akka.actor.provider = cluster
-        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
-        akka.remote.dot-netty.tcp.port = 0
-        akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
-        akka.coordinated-shutdown.run-by-actor-system-terminate = off
-        akka.coordinated-shutdown.exit-clr = off
-        akka.cluster {
-          failure-detector {
-            heartbeat-interval = 100ms
-            acceptable-heartbeat-pause = 300ms
-            min-std-deviation = 50ms
-            expected-response-after = 300ms
-          }
-          gossip-interval = 100ms
-          leader-actions-interval = 100ms
-          unreachable-nodes-reaper-interval = 100ms
-          periodic-tasks-initial-delay = 100ms
-          down-removal-margin = 1ms
-          singleton.hand-over-retry-interval = 100ms
-          sharding {
-            state-store-mode = ddata
-            remember-entities = off
-            retry-interval = 100ms
-            coordinator-state {
-              write-majority-plus = 0
-              read-majority-plus = 0
-            }
+    private static Config Config() => InProcessMembers.Config("""
+        singleton.hand-over-retry-interval = 100ms
+        sharding {
+          state-store-mode = ddata
+          remember-entities = off
+          retry-interval = 100ms
+          coordinator-state {
+            write-majority-plus = 0
+            read-majority-plus = 0
           }
         }
-        """);
-
-    private static async Task JoinAndWaitUp(ActorSystem system, Address seed)
-    {
-        var cluster = Akka.Cluster.Cluster.Get(system);
-        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        cluster.RegisterOnMemberUp(() => up.TrySetResult());
-        cluster.Join(seed);
-        await up.Task.WaitAsync(TimeSpan.FromSeconds(15));
-    }
+        """).WithFallback(ClusterSharding.DefaultConfig());
 
     private sealed record Where(string Entity);
 
