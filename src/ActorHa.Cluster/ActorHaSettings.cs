@@ -59,6 +59,14 @@ public sealed partial class ActorHaSettings
     /// <summary>Directory of the SQLite database. ACTORHA__DATADIR.</summary>
     public string DataDir { get; set; } = "data";
 
+    /// <summary>
+    /// Diagnostics only, never for data you keep: each node's journal lives in its own memory instead of the store, so an
+    /// acknowledged write is NOT durable and a partition that moves to another node loses its events since its last
+    /// snapshot. `bench load --journal memory` sets it to measure what everything above the store costs (the ceiling any
+    /// store could reach). The node logs a warning at startup. ACTORHA__UNSAFEMEMORYJOURNAL.
+    /// </summary>
+    public bool UnsafeMemoryJournal { get; set; }
+
     /// <summary>A partition saves a snapshot after this many events. ACTORHA__SNAPSHOTEVERY.</summary>
     public int SnapshotEvery { get; set; } = 1000;
 

@@ -41,7 +41,52 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
             Assert.True(Number(r.Groups["cpu"]) > 0, $"no CPU per request in: {r.Value}");
             Assert.Equal(2, Regex.Matches(r.Groups["processes"].Value, @"cpu \d+% rss \d+ MiB").Count);
         });
+        Assert.Contains("every acknowledged write is durable", lines[0], StringComparison.Ordinal);
+        Assert.True(JournalRows(dataDir) > 0, "the writes were acknowledged but none is in the store's journal");
         DeleteQuietly(dataDir);
+    }
+
+    [Fact]
+    public async Task Bench_load_with_the_journal_in_memory_says_its_writes_are_not_durable_and_leaves_the_stores_journal_empty()
+    {
+        // arrange
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorha-bench-spec", Guid.NewGuid().ToString("N"));
+
+        // act
+        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(3), "bench", "load", "--nodes", "1", "--concurrency", "4", "--duration", "2s", "--warmup", "1s", "--journal", "memory", "--data-dir", dataDir);
+        var text = run.Stdout;
+        output.WriteLine(text);
+        output.WriteLine(run.Stderr);
+
+        // assert
+        Assert.True(run.Exited, "bench load --journal memory did not finish within 3 minutes");
+        Assert.Equal(0, run.Exit);
+        var lines = text.Split('\n', StringSplitOptions.TrimEntries);
+        Assert.StartsWith("# load: 1 ActorHa nodes, journal IN MEMORY", lines[0], StringComparison.Ordinal);
+        Assert.Contains("writes are NOT durable", lines[0], StringComparison.Ordinal);
+        var put = lines.Select(l => AnyRow().Match(l)).Single(m => m.Success && m.Groups["op"].Value == "put");
+        Assert.True(Number(put.Groups["rps"]) > 0, $"no writes in: {put.Value}");
+        Assert.Equal(0, JournalRows(dataDir));
+        var log = File.ReadAllText(Directory.GetFiles(dataDir, "node1.log", SearchOption.AllDirectories).Single());
+        Assert.Contains("acknowledged writes are NOT durable", log, StringComparison.Ordinal);
+        DeleteQuietly(dataDir);
+    }
+
+    /// <summary>Events in the journal of the one SQLite store a benchmark run left under <paramref name="dataDir"/> (0 without a journal table).</summary>
+    private static long JournalRows(string dataDir)
+    {
+        var file = Directory.GetFiles(dataDir, "actorha.db", SearchOption.AllDirectories).Single();
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'event_journal'";
+        if ((long)command.ExecuteScalar()! == 0)
+        {
+            return 0;
+        }
+
+        command.CommandText = "SELECT count(*) FROM event_journal";
+        return (long)command.ExecuteScalar()!;
     }
 
     [Fact]

@@ -50,6 +50,7 @@ public sealed class CliArgumentSpecs
     [InlineData("actorha bench load: --read-ratio must be a number between 0 and 1, not '1.5'", "bench", "load", "--read-ratio", "1.5")]
     [InlineData("actorha bench load: --value-bytes must be a whole number between 1 and 16777216, not '0'", "bench", "load", "--value-bytes", "0")]
     [InlineData("actorha bench load: --keys must be a whole number between 1 and 1000000, not '1MiB'", "bench", "load", "--keys", "1MiB")]
+    [InlineData("actorha bench load: --journal memory needs a cluster the benchmark starts itself; it cannot change the journal of the nodes given with --url.", "bench", "load", "--journal", "memory", "--url", "http://127.0.0.1:9")]
     [InlineData("actorha bench failover: --nodes must be a whole number between 2 and 9, not '1'", "bench", "failover", "--nodes", "1")]
     [InlineData("actorha bench failover: --clients must be a whole number between 1 and 10000, not '0'", "bench", "failover", "--clients", "0")]
     [InlineData("actorha bench recovery: --events must be a whole number of at least 1, not '-3'", "bench", "recovery", "--events", "-3")]
@@ -68,6 +69,7 @@ public sealed class CliArgumentSpecs
     [Theory]
     [InlineData("actorha bench failover: Argument 'nope' not recognized. Must be one of: 'kill', 'sigstop', 'leave'.", "bench", "failover", "--fault", "nope")]
     [InlineData("actorha bench load: Argument 'nope' not recognized. Must be one of: 'sqlite', 'postgres'.", "bench", "load", "--store", "nope")]
+    [InlineData("actorha bench load: Argument 'disk' not recognized. Must be one of: 'store', 'memory'.", "bench", "load", "--journal", "disk")]
     public async Task A_value_outside_an_options_choices_lists_the_choices_on_one_line_without_tabs(string expected, params string[] args)
     {
         var run = await CliProcess.RunAsync(Timeout, args);

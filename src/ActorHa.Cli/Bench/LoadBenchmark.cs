@@ -10,7 +10,7 @@ namespace ActorHa.Cli.Bench;
 
 public sealed record LoadOptions(int Nodes, IReadOnlyList<int> Concurrency, TimeSpan Duration, double ReadRatio, bool CompareEtcd, string DataDir, IReadOnlyList<string> Urls,
     IReadOnlyDictionary<string, string> StoreSettings, string StoreDescription, bool RouteToOwners = false, TimeSpan Warmup = default,
-    int ValueBytes = LoadBenchmark.DefaultValueBytes, int Keys = LoadBenchmark.DefaultKeys);
+    int ValueBytes = LoadBenchmark.DefaultValueBytes, int Keys = LoadBenchmark.DefaultKeys, bool MemoryJournal = false);
 
 /// <summary>Throughput and latency of one load phase.</summary>
 /// <param name="CpuMicrosPerRequest">CPU time of all the target's processes per request, in µs; null when they are not ours to watch (--url).</param>
@@ -38,7 +38,9 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         await using var cluster = options.Urls.Count > 0 ? null : await StartClusterAsync(ct);
         var urls = options.Urls.Count > 0 ? options.Urls : cluster!.Nodes.Select(n => n.HttpUrl).ToList();
         var pids = cluster?.Nodes.Select(n => n.Pid ?? 0).Where(p => p > 0).ToList() ?? [];
-        output.WriteLine($"# load: {urls.Count} ActorHa nodes, store {options.StoreDescription}: every acknowledged write is durable, keys {options.Keys}, values {_value.Length} B, {options.Duration.TotalSeconds:0} s per phase");
+        output.WriteLine(options.MemoryJournal
+            ? $"# load: {urls.Count} ActorHa nodes, journal IN MEMORY (snapshots in {options.StoreDescription}): writes are NOT durable; this run measures the ceiling of everything above the store, keys {options.Keys}, values {_value.Length} B, {options.Duration.TotalSeconds:0} s per phase"
+            : $"# load: {urls.Count} ActorHa nodes, store {options.StoreDescription}: every acknowledged write is durable, keys {options.Keys}, values {_value.Length} B, {options.Duration.TotalSeconds:0} s per phase");
         if (pids.Count > 0)
         {
             // Before any load: what a node costs just for being a cluster member with its partitions started.
@@ -87,10 +89,12 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
             {
                 var a = results.First(r => r.Target == "actorha" && r.Operation == "put" && r.Concurrency == concurrency);
                 var e = results.First(r => r.Target == "etcd" && r.Operation == "put" && r.Concurrency == concurrency);
-                output.WriteLine($"durable writes at c={concurrency}: ActorHa/etcd = {a.PerSecond / e.PerSecond:0.00}x throughput ({a.PerSecond:0}/s vs {e.PerSecond:0}/s), p99 {a.P99:0.0} ms vs {e.P99:0.0} ms, CPU per write {Micros(a.CpuMicrosPerRequest)} vs {Micros(e.CpuMicrosPerRequest)}");
+                output.WriteLine($"{(options.MemoryJournal ? "writes (ActorHa's NOT durable: journal in memory)" : "durable writes")} at c={concurrency}: ActorHa/etcd = {a.PerSecond / e.PerSecond:0.00}x throughput ({a.PerSecond:0}/s vs {e.PerSecond:0}/s), p99 {a.P99:0.0} ms vs {e.P99:0.0} ms, CPU per write {Micros(a.CpuMicrosPerRequest)} vs {Micros(e.CpuMicrosPerRequest)}");
             }
 
-            output.WriteLine(Goal(results, options.Concurrency.Max()));
+            output.WriteLine(options.MemoryJournal
+                ? "goal not evaluated: ActorHa's journal was in memory, so its writes were not durable (--journal memory measures a ceiling, not the product)"
+                : Goal(results, options.Concurrency.Max()));
         }
 
         return results;
@@ -122,7 +126,9 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
     {
         var cluster = new LocalCluster(LocalClusterOptions.OnFreePorts(options.Nodes, Path.Combine(Path.GetFullPath(options.DataDir), $"load-{DateTime.UtcNow:yyyyMMdd-HHmmss}")) with
         {
-            Settings = options.StoreSettings,
+            Settings = options.MemoryJournal
+                ? new Dictionary<string, string>(options.StoreSettings) { ["UnsafeMemoryJournal"] = "true" }
+                : options.StoreSettings,
         });
         cluster.StartAll();
         await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(120), ct);

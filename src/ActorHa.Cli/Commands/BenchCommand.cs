@@ -48,10 +48,24 @@ public static class BenchCommand
         var warmup = CliOptions.Duration("--warmup", "Unmeasured writes, then reads, at the highest concurrency before the measured phases of each target (0 for none).", "5s", allowZero: true);
         var valueBytes = CliOptions.Int("--value-bytes", "Size of every value written (the node's MaxValueBytes, 1 MiB by default, is the most it takes).", 1, 16 * 1024 * 1024, LoadBenchmark.DefaultValueBytes);
         var keys = CliOptions.Int("--keys", "Distinct keys written and read (fewer for large values: every key is written once before the phases).", 1, 1_000_000, LoadBenchmark.DefaultKeys);
+        var journal = new Option<string>("--journal")
+        {
+            Description = "store (durable, the default) or memory: every node journals in its own memory, NOT durably, to measure the ceiling of everything above the store.",
+            DefaultValueFactory = _ => "store",
+        };
+        journal.AcceptOnlyFromAmong("store", "memory");
         var command = new Command("load", "Durable write and read throughput and latency over HTTP, optionally side by side with etcd.")
         {
-            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir, routing, warmup, valueBytes, keys,
+            nodes, concurrency, duration, readRatio, compareEtcd, urls, dataDir, routing, warmup, valueBytes, keys, journal,
         };
+        command.Validators.Add(result =>
+        {
+            // Read from the tokens: GetValue would throw here on a value outside the choices, which its own check reports.
+            if (result.GetResult(journal)?.Tokens is [{ Value: "memory" }] && result.GetResult(urls)?.Tokens.Count > 0)
+            {
+                result.AddError("--journal memory needs a cluster the benchmark starts itself; it cannot change the journal of the nodes given with --url.");
+            }
+        });
         var store = new StoreOption();
         store.AddTo(command);
         command.SetAction(async (parse, ct) =>
@@ -60,7 +74,7 @@ public static class BenchCommand
             var levels = CliOptions.ParseIntList(parse.GetValue(concurrency)!);
             var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
                 parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription, parse.GetValue(routing) == "owner",
-                Durations.Parse(parse.GetValue(warmup)!), parse.GetValue(valueBytes), parse.GetValue(keys));
+                Durations.Parse(parse.GetValue(warmup)!), parse.GetValue(valueBytes), parse.GetValue(keys), MemoryJournal: parse.GetValue(journal) == "memory");
             var results = await new LoadBenchmark(options, Console.Out).RunAsync(ct);
             return results.Any(r => r.Errors > 0) ? 1 : 0;
         });

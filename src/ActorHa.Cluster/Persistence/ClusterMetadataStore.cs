@@ -28,14 +28,20 @@ public sealed class StoreUnavailableException(string message, Exception inner) :
 /// </summary>
 public static class ClusterMetadataStore
 {
+    public const string MemoryJournalWarning =
+        "the journal is in this node's memory (ActorHa:UnsafeMemoryJournal): acknowledged writes are NOT durable and are lost when a partition moves or the node stops; for `bench load --journal memory` only";
+
     public static StoreInfo Prepare(ActorHaSettings settings)
     {
-        return settings.Store switch
+        var info = settings.Store switch
         {
             StoreKind.Sqlite => PrepareSqlite(settings),
             StoreKind.Postgres => PreparePostgres(settings),
             _ => throw new NotSupportedException($"The {settings.Store} store is not supported."),
         };
+        return settings.UnsafeMemoryJournal
+            ? info with { Durability = "journal in memory, not durable", DurabilityWarning = MemoryJournalWarning }
+            : info;
     }
 
     /// <summary>Where the store is, as the first log line and `up` name it: a file for SQLite, host:port/database for PostgreSQL.</summary>

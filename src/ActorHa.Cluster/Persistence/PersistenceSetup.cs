@@ -15,6 +15,20 @@ public static class PersistenceSetup
     /// <summary>Journal and snapshot store on Akka.Persistence.Sql, plus the explicit serializer for our events.</summary>
     public static AkkaConfigurationBuilder WithKvPersistence(this AkkaConfigurationBuilder builder, ActorHaSettings settings)
     {
+        builder = WithSqlStore(builder, settings);
+        if (settings.UnsafeMemoryJournal)
+        {
+            // Diagnostics (ActorHaSettings.UnsafeMemoryJournal): events go to Akka's in-memory journal of this process;
+            // snapshots, leases and the cluster's metadata stay in the store. After WithSqlPersistence, whose own
+            // prepended default journal would otherwise win.
+            builder.AddHocon("akka.persistence.journal.plugin = \"akka.persistence.journal.inmem\"", HoconAddMode.Prepend);
+        }
+
+        return builder;
+    }
+
+    private static AkkaConfigurationBuilder WithSqlStore(AkkaConfigurationBuilder builder, ActorHaSettings settings)
+    {
         var (provider, mapping) = settings.Store switch
         {
             StoreKind.Sqlite => (LinqToDB.ProviderName.SQLiteMS, DatabaseMapping.Sqlite),
@@ -23,6 +37,7 @@ public static class PersistenceSetup
         };
 
         builder.WithCustomSerializer("actorha-kv", KvSerializer.BoundTypes, system => new KvSerializer(system));
+
         void Tagging(AkkaPersistenceJournalBuilder journal) => journal.AddWriteEventAdapter<KvEventTagger>("kv-tagger", [typeof(IPartitionEvent)]);
         if (settings.Store == StoreKind.Sqlite)
         {
