@@ -18,15 +18,9 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
         var dataDir = Path.Combine(Path.GetTempPath(), "actorha-bench-spec", Guid.NewGuid().ToString("N"));
 
         // act
-        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(3), "bench", "load", "--nodes", "2", "--concurrency", "2,4", "--duration", "2s", "--warmup", "1s", "--data-dir", dataDir);
-        var text = run.Stdout;
-        output.WriteLine(text);
-        output.WriteLine(run.Stderr);
+        var lines = await BenchLoadAsync("--nodes", "2", "--concurrency", "2,4", "--duration", "2s", "--warmup", "1s", "--data-dir", dataDir);
 
         // assert
-        Assert.True(run.Exited, "bench load did not finish within 3 minutes");
-        Assert.Equal(0, run.Exit);
-        var lines = text.Split('\n', StringSplitOptions.TrimEntries);
         var warmup = lines.Select((l, i) => (Match: WarmUp().Match(l), Index: i)).Single(x => x.Match.Success);
         Assert.True(Number(warmup.Match.Groups[1]) > 0 && Number(warmup.Match.Groups[2]) > 0, "the warm-up did no work");
         var header = Array.FindIndex(lines, l => l.StartsWith("target", StringComparison.Ordinal));
@@ -53,15 +47,9 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
         var dataDir = Path.Combine(Path.GetTempPath(), "actorha-bench-spec", Guid.NewGuid().ToString("N"));
 
         // act
-        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(3), "bench", "load", "--nodes", "1", "--concurrency", "4", "--duration", "2s", "--warmup", "1s", "--journal", "memory", "--data-dir", dataDir);
-        var text = run.Stdout;
-        output.WriteLine(text);
-        output.WriteLine(run.Stderr);
+        var lines = await BenchLoadAsync("--nodes", "1", "--concurrency", "4", "--duration", "2s", "--warmup", "1s", "--journal", "memory", "--data-dir", dataDir);
 
         // assert
-        Assert.True(run.Exited, "bench load --journal memory did not finish within 3 minutes");
-        Assert.Equal(0, run.Exit);
-        var lines = text.Split('\n', StringSplitOptions.TrimEntries);
         Assert.StartsWith("# load: 1 ActorHa nodes, journal IN MEMORY", lines[0], StringComparison.Ordinal);
         Assert.Contains("writes are NOT durable", lines[0], StringComparison.Ordinal);
         var put = lines.Select(l => AnyRow().Match(l)).Single(m => m.Success && m.Groups["op"].Value == "put");
@@ -72,23 +60,6 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
         DeleteQuietly(dataDir);
     }
 
-    /// <summary>Events in the journal of the one SQLite store a benchmark run left under <paramref name="dataDir"/> (0 without a journal table).</summary>
-    private static long JournalRows(string dataDir)
-    {
-        var file = Directory.GetFiles(dataDir, "actorha.db", SearchOption.AllDirectories).Single();
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Mode=ReadOnly;Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'event_journal'";
-        if ((long)command.ExecuteScalar()! == 0)
-        {
-            return 0;
-        }
-
-        command.CommandText = "SELECT count(*) FROM event_journal";
-        return (long)command.ExecuteScalar()!;
-    }
-
     [Fact]
     public async Task Bench_load_with_compare_etcd_loads_a_three_member_etcd_the_same_way_and_prints_the_ratio_and_a_verdict_that_matches_the_figures()
     {
@@ -96,15 +67,9 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
         var dataDir = Path.Combine(Path.GetTempPath(), "actorha-bench-spec", Guid.NewGuid().ToString("N"));
 
         // act
-        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(3), "bench", "load", "--nodes", "1", "--concurrency", "4", "--duration", "2s", "--warmup", "1s", "--compare-etcd", "--data-dir", dataDir);
-        var text = run.Stdout;
-        output.WriteLine(text);
-        output.WriteLine(run.Stderr);
+        var lines = await BenchLoadAsync("--nodes", "1", "--concurrency", "4", "--duration", "2s", "--warmup", "1s", "--compare-etcd", "--data-dir", dataDir);
 
         // assert
-        Assert.True(run.Exited, "bench load --compare-etcd did not finish within 3 minutes");
-        Assert.Equal(0, run.Exit);
-        var lines = text.Split('\n', StringSplitOptions.TrimEntries);
         Assert.Contains(lines, l => l.StartsWith("# warm-up of etcd (not counted)", StringComparison.Ordinal));
         var rows = lines.Select(l => AnyRow().Match(l)).Where(m => m.Success).ToDictionary(m => $"{m.Groups["target"].Value} {m.Groups["op"].Value}");
         Assert.Equal(["actorha put", "actorha get", "etcd put", "etcd get"], rows.Keys);
@@ -128,6 +93,34 @@ public sealed partial class BenchSpecs(ITestOutputHelper output)
         Assert.Contains(met ? "writes met" : "writes not met", goal, StringComparison.Ordinal);
         Assert.Contains(Number(rows["actorha get"].Groups["rps"]) >= 10_000 ? "reads met" : "reads not met", goal, StringComparison.Ordinal);
         DeleteQuietly(dataDir);
+    }
+
+    /// <summary>Runs `actorha bench load` with <paramref name="args"/> to its end (3 minutes at most) and exit code 0, shows its output, and returns its lines.</summary>
+    private async Task<string[]> BenchLoadAsync(params string[] args)
+    {
+        var run = await CliProcess.RunAsync(TimeSpan.FromMinutes(3), ["bench", "load", .. args]);
+        output.WriteLine(run.Stdout);
+        output.WriteLine(run.Stderr);
+        Assert.True(run.Exited, $"bench load {string.Join(' ', args)} did not finish within 3 minutes");
+        Assert.Equal(0, run.Exit);
+        return run.Stdout.Split('\n', StringSplitOptions.TrimEntries);
+    }
+
+    /// <summary>Events in the journal of the one SQLite store a benchmark run left under <paramref name="dataDir"/> (0 without a journal table).</summary>
+    private static long JournalRows(string dataDir)
+    {
+        var file = Directory.GetFiles(dataDir, "actorha.db", SearchOption.AllDirectories).Single();
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'event_journal'";
+        if ((long)command.ExecuteScalar()! == 0)
+        {
+            return 0;
+        }
+
+        command.CommandText = "SELECT count(*) FROM event_journal";
+        return (long)command.ExecuteScalar()!;
     }
 
     private static void DeleteQuietly(string dataDir)
