@@ -47,6 +47,12 @@ public sealed class ResolverTickerSpecs(ITestOutputHelper output)
         // resolver decides on its own 1 s tick: each downing then comes 0.1-1.1 s after the unreachability (the peer
         // stops at a random point of that tick's second), and five in a row all within 0.5 s happen about one time in a hundred.
         // With it each comes 0.1-0.2 s after (measured here: 109-168 ms).
+        // As a node does (NodeHost): at least 32 pool threads. The peers here share this process, and a peer's shutdown
+        // holds pool threads. With the default minimum, the survivor's actors stalled for up to a second: a local run
+        // logged "heartbeat was delayed … 1000 ms", and that warning was gone in three runs with this minimum. One CI
+        // run saw a downing 1,000 ms after the unreachability, likely from such a stall.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
         var survivor = ActorSystem.Create("ticker", Config());
         try
         {
@@ -65,7 +71,8 @@ public sealed class ResolverTickerSpecs(ITestOutputHelper output)
                 AwaitCondition(() => cluster.State.Members.Any(m => m.Address.Equals(peerAddress) && m.Status == MemberStatus.Up));
                 var unreachableAt = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
                 var downedAt = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-                var watcher = survivor.ActorOf(Props.Create(() => new MemberEvents(peerAddress, unreachableAt, downedAt)));
+                var seen = new System.Collections.Concurrent.ConcurrentQueue<(long At, string Event)>();
+                var watcher = survivor.ActorOf(Props.Create(() => new MemberEvents(peerAddress, unreachableAt, downedAt, seen)));
                 await Task.Delay(Random.Shared.Next(1000));
                 await peer.Terminate();
 
@@ -74,6 +81,9 @@ public sealed class ResolverTickerSpecs(ITestOutputHelper output)
                 var downed = await downedAt.Task.WaitAsync(TimeSpan.FromSeconds(10));
                 var gap = Stopwatch.GetElapsedTime(unreachable, downed);
                 output.WriteLine($"episode {episode}: downed {gap.TotalMilliseconds:0} ms after it became unreachable");
+                // What the survivor saw, relative to the unreachability: one CI run downed the peer in one episode only
+                // after Akka's own 1 s, and these lines are to tell why if it happens again.
+                output.WriteLine("  " + string.Join("; ", seen.Select(e => $"{Stopwatch.GetElapsedTime(unreachable, e.At).TotalMilliseconds:+0;-0} ms {e.Event}")));
                 gaps.Add(gap);
                 survivor.Stop(watcher);
                 AwaitCondition(() => cluster.State.Members.All(m => !m.Address.Equals(peerAddress)));
@@ -114,8 +124,17 @@ public sealed class ResolverTickerSpecs(ITestOutputHelper output)
     /// <summary>Records when the peer became unreachable and when it was downed (Stopwatch timestamps).</summary>
     private sealed class MemberEvents : ReceiveActor
     {
-        public MemberEvents(Address peer, TaskCompletionSource<long> unreachableAt, TaskCompletionSource<long> downedAt)
+        public MemberEvents(Address peer, TaskCompletionSource<long> unreachableAt, TaskCompletionSource<long> downedAt, System.Collections.Concurrent.ConcurrentQueue<(long At, string Event)> seen)
         {
+            Receive<ClusterEvent.IClusterDomainEvent>(e =>
+            {
+                if (e is ClusterEvent.LeaderChanged or ClusterEvent.IReachabilityEvent or ClusterEvent.IMemberEvent)
+                {
+                    seen.Enqueue((Stopwatch.GetTimestamp(), e.ToString() ?? e.GetType().Name));
+                }
+
+                return false;
+            });
             Receive<ClusterEvent.UnreachableMember>(e =>
             {
                 if (e.Member.Address.Equals(peer))
@@ -134,7 +153,7 @@ public sealed class ResolverTickerSpecs(ITestOutputHelper output)
         }
 
         protected override void PreStart() =>
-            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent), typeof(ClusterEvent.LeaderChanged));
 
         protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
     }
