@@ -331,8 +331,10 @@ public sealed class ConfigurationSpecs
                 await Task.Delay(250);
             }
 
-            Assert.Contains(expected, Out());
-            Assert.Equal(3, await UpMembersAsync(node1));
+            // The failure message carries what up printed and what the nodes logged about the stop: the data directory,
+            // logs included, is deleted below, and a CI run keeps only the message.
+            Assert.True(Out().Contains(expected, StringComparison.Ordinal), $"up did not print \"{expected}\"{Environment.NewLine}{Diagnose(dataDir, Out())}");
+            Assert.True(await UpMembersAsync(node1) == 3, $"the cluster has not three members Up again{Environment.NewLine}{Diagnose(dataDir, Out())}");
             Assert.False(up.HasExited, Out());
         }
         finally
@@ -348,6 +350,29 @@ public sealed class ConfigurationSpecs
 
             TryDelete(dataDir);
         }
+    }
+
+    /// <summary>The tail of up's output, then each node log's lines about stops, downings, fencing and exits.</summary>
+    private static string Diagnose(string dataDir, string upOutput)
+    {
+        var text = new System.Text.StringBuilder("up printed (last 12 lines):").AppendLine();
+        foreach (var line in upOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(12))
+        {
+            text.Append("  ").AppendLine(line.TrimEnd());
+        }
+
+        string[] topics = ["Fence", "SBR", "down", "Down", "unreachable", "Unreachable", "exited", "====", "Leader"];
+        var logs = Path.Combine(dataDir, "logs");
+        foreach (var log in Directory.Exists(logs) ? Directory.GetFiles(logs, "*.log").Order().ToArray() : [])
+        {
+            text.Append(Path.GetFileName(log)).AppendLine(":");
+            foreach (var line in LocalCluster.Tail(log, int.MaxValue).Split('\n').Where(l => topics.Any(t => l.Contains(t, StringComparison.Ordinal))).TakeLast(15))
+            {
+                text.Append("  ").AppendLine(line.Length > 220 ? line[..220] : line.TrimEnd());
+            }
+        }
+
+        return text.ToString();
     }
 
     /// <summary>The third field of /proc/PID/stat (R, S, T, Z…); null once the process is gone.</summary>

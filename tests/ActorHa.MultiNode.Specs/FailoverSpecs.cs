@@ -329,9 +329,17 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
 
                 Assert.False(stopped.IsRunning, $"{stopped.Name} (pid {pid}) is still there, stopped, 30 s after SIGSTOP");
                 Assert.Equal(137, stopped.Process!.ExitCode);
-                var fenced = cluster.Nodes.Where(n => n != stopped).Select(n => File.ReadAllText(n.LogFile))
+                // The survivor logs after its SIGKILL, and the line reaches the log file through its asynchronous logger,
+                // its stdout and the launcher's reader: the exit can be seen here before the line is written.
+                bool Fenced() => cluster.Nodes.Where(n => n != stopped).Select(n => LocalCluster.Tail(n.LogFile, int.MaxValue))
                     .Any(log => log.Contains($"Fence: ended process {pid} of ", StringComparison.Ordinal));
-                Assert.True(fenced, "no survivor logged that it ended the stopped process");
+                var logged = DateTime.UtcNow.AddSeconds(10);
+                while (!Fenced() && DateTime.UtcNow < logged)
+                {
+                    await Task.Delay(100);
+                }
+
+                Assert.True(Fenced(), "no survivor logged within 10 s of the exit that it ended the stopped process");
             });
 
             await spec.Step("the partition it owned takes a newer write through a survivor, and it reads back", async () =>
