@@ -133,6 +133,12 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
             : new ActorHaSettings { Store = StoreKind.Postgres, ConnectionString = PostgresServer.Shared.CreateDatabase() };
         ClusterMetadataStore.Prepare(s);
         settings = s;
+        return StartHost(s);
+    }
+
+    /// <summary>A host configured as a node configures its ActorSystem (the spec's own, or a second one on the same store).</summary>
+    protected static (IHost Host, ActorSystem System) StartHost(ActorHaSettings s)
+    {
         var host = new HostBuilder()
             .ConfigureServices(services => services.AddAkka("specs", (builder, _) =>
             {

@@ -44,9 +44,10 @@ public static class PersistenceSetup
             var options = new LinqToDB.DataOptions()
                 .UseConnectionString(provider, settings.EffectiveConnectionString)
                 .UseInterceptors(new SqliteJournalPragmasInterceptor());
-            return builder.WithSqlPersistence(options, PersistenceMode.Both, journalBuilder: Tagging, autoInitialize: true, databaseMapping: mapping,
+            builder = builder.WithSqlPersistence(options, PersistenceMode.Both, journalBuilder: Tagging, autoInitialize: true, databaseMapping: mapping,
                 // Tags in the event's own row, not a second table: one insert per event instead of two.
                 tagStorageMode: Akka.Persistence.Sql.Config.TagMode.Csv);
+            return settings.SqliteJournalWriter ? builder.WithSqliteJournalWriter(settings.EffectiveConnectionString) : builder;
         }
 
         // PostgreSQL commits concurrent transactions in parallel (one file lock is SQLite's limit, not its), so a

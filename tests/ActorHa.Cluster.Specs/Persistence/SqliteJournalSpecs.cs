@@ -1,0 +1,239 @@
+using ActorHa.Cluster.Persistence;
+using ActorHa.Domain;
+using Akka.Actor;
+using Akka.Persistence;
+using Microsoft.Extensions.Hosting;
+using Xunit.Abstractions;
+
+namespace ActorHa.Cluster.Specs.Persistence;
+
+/// <summary>
+/// The SQLite journal's own writer (<see cref="SqliteJournal"/>, <see cref="SqliteJournalWriter"/>). Recovery, tags and
+/// the journal's behaviour under locks and failures are also covered through the partition actor
+/// (<c>SqlitePartitionActorSpecs</c>), which runs on this writer since it is the SQLite default.
+/// </summary>
+public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSpecBase(output)
+{
+    private static readonly DateTimeOffset At = DateTimeOffset.FromUnixTimeMilliseconds(1_764_000_000_123);
+
+    private static readonly object[] Events =
+    [
+        new Events.ValueWritten("k/ü", [1, 2, 3], 1, At),
+        new Events.ValueWritten("k", [], 2, At, Guid.Parse("0b9d6a1e-3c52-4f0e-9a57-2f1d2b6c9e11")),
+        new Events.ValueDeleted("k", 3, At),
+        // Refusals carry no tag (KvEventTagger): the row's tags column is empty, not null.
+        new Events.WriteRefused("k", 3, 5, At, Guid.Parse("9a7e3c1d-0f4b-4d6a-b1e2-7c8d9e0f1a2b")),
+        // Not a partition event: serialized by Akka's default serializer, with its manifest and serializer id.
+        "a plain string event",
+    ];
+
+    [Fact]
+    public void The_journal_of_a_node_on_sqlite_writes_with_ActorHas_writer_by_default()
+    {
+        Assert.True(Settings.SqliteJournalWriter);
+        var journal = Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null);
+        Assert.NotNull(journal);
+        Persist(Sys, "default-writer", ["x"]);
+        Assert.Equal(1, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'default-writer'"));
+        Assert.Contains(typeof(SqliteJournal).FullName!, Sys.Settings.Config.GetString("akka.persistence.journal.sql.class"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Its_rows_are_column_for_column_the_rows_Akka_Persistence_Sqls_own_writer_writes()
+    {
+        // arrange: a second ActorSystem on the same file, with Akka.Persistence.Sql's own writer
+        var stockSettings = new ActorHaSettings { DataDir = Settings.DataDir, SqliteJournalWriter = false };
+        var (stockHost, stockSystem) = StartHost(stockSettings);
+        try
+        {
+            Assert.DoesNotContain(nameof(SqliteJournal), stockSystem.Settings.Config.GetString("akka.persistence.journal.sql.class"), StringComparison.Ordinal);
+            var before = DateTime.UtcNow.Ticks;
+
+            // act: the same events, as one atomic write each way
+            Persist(Sys, "ours", Events);
+            Persist(stockSystem, "stock", Events);
+
+            // assert
+            var ours = Rows("ours");
+            var stock = Rows("stock");
+            Assert.Equal(Events.Length, ours.Count);
+            Assert.Equal(stock.Count, ours.Count);
+            for (var i = 0; i < ours.Count; i++)
+            {
+                // ordering and timestamp differ by nature; everything else, including each value's SQLite type, must not
+                Assert.Equal(stock[i].Columns, ours[i].Columns);
+                Assert.Equal(stock[i].Types, ours[i].Types);
+                Assert.InRange(ours[i].Timestamp, before, DateTime.UtcNow.Ticks);
+            }
+
+            Assert.Equal(["integer", "integer", "integer", "text", "text", "blob", "integer", "text"], ours[0].Types);
+            Assert.Equal(";kv;", ours[0].Columns[4]);
+            Assert.Equal("", ours[3].Columns[4]);
+            Assert.True(ours.Zip(ours.Skip(1)).All(p => p.Item1.Ordering < p.Item2.Ordering), "rows of one write are in sequence order");
+        }
+        finally
+        {
+            await stockHost.StopAsync();
+            stockHost.Dispose();
+        }
+    }
+
+    [Fact]
+    public void What_it_wrote_is_replayed_in_order_by_Akka_Persistence_Sqls_recovery()
+    {
+        Persist(Sys, "replayed", Events[..2]);
+        Persist(Sys, "replayed", Events[2..]);
+
+        var recovered = Sys.ActorOf(Props.Create(() => new Persister("replayed")));
+        recovered.Tell(Persister.Recovered.Instance, TestActor);
+        var events = ExpectMsg<IReadOnlyList<object>>(TimeSpan.FromSeconds(10));
+        Assert.Equal(Events.Length, events.Count);
+        Assert.Equal(Events.Select(e => e.ToString()), events.Select(e => e.ToString()));
+        Assert.Equal(((Events.ValueWritten)Events[0]).Value, ((Events.ValueWritten)events[0]).Value);
+    }
+
+    [Fact]
+    public async Task A_write_queued_while_another_process_holds_the_lock_is_acknowledged_only_after_its_commit_and_writes_keep_their_order()
+    {
+        CreateJournalTable();
+        using var writer = new SqliteJournalWriter(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
+        var pending = new List<Task>();
+        using (HoldJournalWriteLock())
+        {
+            for (var i = 1; i <= 20; i++)
+            {
+                pending.Add(writer.WriteAsync([Row("locked", i)]));
+            }
+
+            await Task.Delay(500);
+            Assert.DoesNotContain(pending, t => t.IsCompleted);
+        }
+
+        await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), SequenceNumbersInOrdering("locked"));
+    }
+
+    [Fact]
+    public async Task A_commit_that_fails_leaves_none_of_its_rows_and_the_writer_goes_on_with_the_next_write()
+    {
+        CreateJournalTable();
+        using var writer = new SqliteJournalWriter(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
+
+        // One write of two rows, and SQLite refuses the second: the first must not be committed alone.
+        ExecuteSql("CREATE TRIGGER refuse_second BEFORE INSERT ON event_journal WHEN NEW.persistence_id = 'failing' AND NEW.sequence_nr = 2 " +
+                   "BEGIN SELECT RAISE(ABORT, 'refused by the spec'); END;");
+        var failed = writer.WriteAsync([Row("failing", 1), Row("failing", 2)]);
+        var error = await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => failed.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("refused by the spec", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'failing'"));
+        ExecuteSql("DROP TRIGGER refuse_second;");
+
+        await writer.WriteAsync([Row("failing", 1)]).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'failing'"));
+    }
+
+    [Fact]
+    public async Task A_write_given_after_the_writer_stopped_fails_instead_of_waiting_for_ever()
+    {
+        CreateJournalTable();
+        var writer = new SqliteJournalWriter(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
+        await writer.WriteAsync([Row("stopped", 1)]).WaitAsync(TimeSpan.FromSeconds(10));
+        writer.Dispose();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => writer.WriteAsync([Row("stopped", 2)]).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'stopped'"));
+    }
+
+    /// <summary>The journal's table exists once the journal has started (Akka.Persistence.Sql creates it).</summary>
+    private void CreateJournalTable() => Persist(Sys, "table", ["created"]);
+
+    private static JournalRowData Row(string persistenceId, long sequenceNr) =>
+        new(persistenceId, sequenceNr, DateTime.UtcNow.Ticks, "", [1, 2, 3], 1, "");
+
+    private void Persist(ActorSystem system, string persistenceId, object[] events)
+    {
+        var probe = CreateTestProbe(system);
+        var persister = system.ActorOf(Props.Create(() => new Persister(persistenceId)));
+        persister.Tell(events, probe);
+        probe.ExpectMsg<Persister.Persisted>(TimeSpan.FromSeconds(10));
+        system.Stop(persister);
+    }
+
+    private List<long> SequenceNumbersInOrdering(string persistenceId)
+    {
+        using var connection = OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT sequence_nr FROM event_journal WHERE persistence_id = '{persistenceId}' ORDER BY ordering";
+        using var reader = command.ExecuteReader();
+        var numbers = new List<long>();
+        while (reader.Read())
+        {
+            numbers.Add(reader.GetInt64(0));
+        }
+
+        return numbers;
+    }
+
+    private List<StoredRow> Rows(string persistenceId)
+    {
+        using var connection = OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText =
+            "SELECT ordering, timestamp, is_deleted, sequence_nr, serializer_id, manifest, tags, hex(payload), " +
+            "typeof(timestamp), typeof(is_deleted), typeof(sequence_nr), typeof(persistence_id), typeof(tags), typeof(payload), typeof(serializer_id), typeof(manifest) " +
+            $"FROM event_journal WHERE persistence_id = '{persistenceId}' ORDER BY sequence_nr";
+        using var reader = command.ExecuteReader();
+        var rows = new List<StoredRow>();
+        while (reader.Read())
+        {
+            rows.Add(new StoredRow(
+                reader.GetInt64(0),
+                reader.GetInt64(1),
+                [.. Enumerable.Range(2, 6).Select(i => reader.IsDBNull(i) ? "NULL" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture)!)],
+                [.. Enumerable.Range(8, 8).Select(reader.GetString)]));
+        }
+
+        return rows;
+    }
+
+    /// <summary>Columns: is_deleted, sequence_nr, serializer_id, manifest, tags, payload (hex).</summary>
+    private sealed record StoredRow(long Ordering, long Timestamp, string[] Columns, string[] Types);
+
+    /// <summary>Persists the events it is sent as one atomic write; asked, answers with the events it recovered.</summary>
+    private sealed class Persister : ReceivePersistentActor
+    {
+        private readonly List<object> _recovered = [];
+
+        public Persister(string persistenceId)
+        {
+            PersistenceId = persistenceId;
+            Recover<RecoveryCompleted>(_ => { });
+            Recover<object>(e => _recovered.Add(e));
+            Command<object[]>(events =>
+            {
+                var sender = Sender;
+                var left = events.Length;
+                PersistAll(events, _ =>
+                {
+                    if (--left == 0)
+                    {
+                        sender.Tell(Persisted.Instance);
+                    }
+                });
+            });
+            Command<Recovered>(_ => Sender.Tell((IReadOnlyList<object>)_recovered.ToList()));
+        }
+
+        public override string PersistenceId { get; }
+
+        public sealed record Persisted
+        {
+            public static readonly Persisted Instance = new();
+        }
+
+        public sealed record Recovered
+        {
+            public static readonly Recovered Instance = new();
+        }
+    }
+}
