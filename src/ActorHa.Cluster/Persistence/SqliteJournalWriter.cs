@@ -16,8 +16,9 @@ public sealed record JournalRowData(string PersistenceId, long SequenceNr, long 
 /// here and the stock journal path brings that to ~3k (docs/performance.md, sixteenth session).
 /// </para>
 /// <para>
-/// The writer blocks its own thread, never a pool thread: in SQLite's busy handler while another process holds the
-/// file's write lock, and in the commit's fsync.
+/// The writer blocks its own thread, never a pool thread: waiting for its turn among the host's writers
+/// (<see cref="JournalWriterTurn"/>), in SQLite's busy handler while another process holds the file's write lock, and
+/// in the commit's fsync.
 /// </para>
 /// </summary>
 public sealed class SqliteJournalWriter : IDisposable
@@ -32,6 +33,7 @@ public sealed class SqliteJournalWriter : IDisposable
     private readonly object _gate = new();
     private readonly Queue<Pending> _queue = new();
     private readonly Thread _thread;
+    private readonly JournalWriterTurn? _turn;
     private bool _stopping;
 
     public SqliteJournalWriter(string connectionString, int maxRowsPerCommit)
@@ -39,6 +41,7 @@ public sealed class SqliteJournalWriter : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRowsPerCommit, 1);
         _connectionString = connectionString;
         _maxRows = maxRowsPerCommit;
+        _turn = JournalWriterTurn.For(connectionString);
         _thread = new Thread(Run) { IsBackground = true, Name = "actorha-journal-writer" };
         _thread.Start();
     }
@@ -70,7 +73,12 @@ public sealed class SqliteJournalWriter : IDisposable
             Monitor.Pulse(_gate);
         }
 
-        _thread.Join();
+        // A commit can wait for another process's turn or lock; past this the process is stopping anyway, and the
+        // thread (a background one) ends with it.
+        if (_thread.Join(TimeSpan.FromSeconds(15)))
+        {
+            _turn?.Dispose();
+        }
     }
 
     private void Run()
@@ -168,8 +176,9 @@ public sealed class SqliteJournalWriter : IDisposable
         }
     }
 
-    private static void Commit(SqliteConnection connection, SqliteCommand insert, List<Pending> batch)
+    private void Commit(SqliteConnection connection, SqliteCommand insert, List<Pending> batch)
     {
+        using var turn = _turn?.Take() ?? default;
         // Deferred, as the stock journal is configured (write-isolation-level = read-uncommitted): the write lock is
         // taken at the first INSERT, and SQLite's busy handler (busy_timeout) waits for it there.
         using var transaction = connection.BeginTransaction(deferred: true);

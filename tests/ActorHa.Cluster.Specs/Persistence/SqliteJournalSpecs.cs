@@ -114,6 +114,28 @@ public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSp
     }
 
     [Fact]
+    public async Task Writers_on_one_file_take_turns_and_a_commit_waits_for_the_turn_another_writer_holds()
+    {
+        CreateJournalTable();
+        using var writer = new SqliteJournalWriter(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
+        Assert.True(File.Exists(JournalWriterTurn.LockFilePath(Path.Combine(Settings.DataDir, "actorha.db"))));
+
+        // another node's writer (its own open file description, as in another process) holds its turn
+        using var other = JournalWriterTurn.For(Settings.EffectiveConnectionString)!;
+        Task written;
+        using (other.Take())
+        {
+            written = writer.WriteAsync([Row("turns", 1)]);
+            await Task.Delay(500);
+            Assert.False(written.IsCompleted, "the commit went ahead during another writer's turn");
+            Assert.Equal(0, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'turns'"));
+        }
+
+        await written.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'turns'"));
+    }
+
+    [Fact]
     public async Task A_commit_that_fails_leaves_none_of_its_rows_and_the_writer_goes_on_with_the_next_write()
     {
         CreateJournalTable();
