@@ -159,7 +159,8 @@ public sealed class SpecCluster : IAsyncDisposable
     /// <summary>
     /// SIGSTOP at a moment the node holds no SQLite write lock: stops it, waits until every thread has stopped, and
     /// resumes it to try again a little later while /proc/locks shows it holding a POSIX write lock (the WAL's write
-    /// lock is one on the -shm file). A node frozen inside a commit would stall every node's writes to the shared file
+    /// lock is one on the -shm file) or its journal writer's turn (an exclusive flock, Persistence/JournalWriterTurn).
+    /// A node frozen inside a commit would stall every node's writes to the shared file
     /// until the fence ends it, a case of its own (the fence spec); specs of what the lease alone does use this.
     /// </summary>
     public static async Task FreezeOutsideSqliteCommit(LocalCluster cluster, LocalNode node)
@@ -205,9 +206,10 @@ public sealed class SpecCluster : IAsyncDisposable
             });
 
         // "1: POSIX  ADVISORY  WRITE 28334 fe:00:11657486 120 120": kind, mode, type, owner pid, file, byte range.
+        // A waiter's line reads "1: -> FLOCK …" and does not count: it holds nothing.
         static bool HoldsWriteLock(int pid) =>
             File.ReadLines("/proc/locks").Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Any(f => f.Length > 4 && f[1] == "POSIX" && f[3] == "WRITE" && f[4] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                .Any(f => f.Length > 4 && f[1] is "POSIX" or "FLOCK" && f[3] == "WRITE" && f[4] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     /// <summary>A barrier condition: the role's process has exited (it was downed and shut itself down).</summary>
