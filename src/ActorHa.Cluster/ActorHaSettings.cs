@@ -68,12 +68,19 @@ public sealed partial class ActorHaSettings
     public bool UnsafeMemoryJournal { get; set; }
 
     /// <summary>
-    /// On SQLite, journal rows are written by <see cref="Persistence.SqliteJournalWriter"/> (one thread, one connection and
+    /// On SQLite, journal rows are written by <see cref="Persistence.JournalWriter"/> (one thread, one connection and
     /// one prepared statement per node) instead of Akka.Persistence.Sql's own write path; the table and everything that
     /// reads it stay Akka.Persistence.Sql's. False goes back to Akka.Persistence.Sql's writer (same rows, ~1.8x slower
     /// here: docs/performance.md). No effect on PostgreSQL. ACTORHA__SQLITEJOURNALWRITER.
     /// </summary>
     public bool SqliteJournalWriter { get; set; } = true;
+
+    /// <summary>
+    /// The same on PostgreSQL: journal rows written by <see cref="Persistence.JournalWriter"/> with one prepared statement
+    /// per group of rows (<see cref="Persistence.PostgresJournalCommits"/>). False goes back to Akka.Persistence.Sql's
+    /// writer (same rows, ~1.9x slower here: docs/performance.md). ACTORHA__POSTGRESJOURNALWRITER.
+    /// </summary>
+    public bool PostgresJournalWriter { get; set; } = true;
 
     /// <summary>A partition saves a snapshot after this many events. ACTORHA__SNAPSHOTEVERY.</summary>
     public int SnapshotEvery { get; set; } = 1000;

@@ -7,12 +7,39 @@ using Xunit.Abstractions;
 
 namespace ActorHa.Cluster.Specs.Persistence;
 
+public sealed class SqliteGroupCommitJournalSpecs(ITestOutputHelper output) : GroupCommitJournalSpecs(output, StoreKind.Sqlite)
+{
+    [Fact]
+    public async Task Writers_on_one_file_take_turns_and_a_commit_waits_for_the_turn_another_writer_holds()
+    {
+        CreateJournalTable();
+        using var writer = NewWriter();
+        Assert.True(File.Exists(JournalWriterTurn.LockFilePath(Path.Combine(Settings.DataDir, "actorha.db"))));
+
+        // another node's writer (its own open file description, as in another process) holds its turn
+        using var other = JournalWriterTurn.For(Settings.EffectiveConnectionString)!;
+        Task written;
+        using (other.Take())
+        {
+            written = writer.WriteAsync([Row("turns", 1)]);
+            await Task.Delay(500);
+            Assert.False(written.IsCompleted, "the commit went ahead during another writer's turn");
+            Assert.Equal(0, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'turns'"));
+        }
+
+        await written.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'turns'"));
+    }
+}
+
+public sealed class PostgresGroupCommitJournalSpecs(ITestOutputHelper output) : GroupCommitJournalSpecs(output, StoreKind.Postgres);
+
 /// <summary>
-/// The SQLite journal's own writer (<see cref="SqliteJournal"/>, <see cref="SqliteJournalWriter"/>). Recovery, tags and
-/// the journal's behaviour under locks and failures are also covered through the partition actor
-/// (<c>SqlitePartitionActorSpecs</c>), which runs on this writer since it is the SQLite default.
+/// The journal's own writer (<see cref="GroupCommitJournal"/>, <see cref="JournalWriter"/>), on each store. Recovery, tags
+/// and the journal's behaviour under locks and failures are also covered through the partition actor
+/// (<c>PartitionActorSpecs</c>), which runs on this writer since it is the default.
 /// </summary>
-public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSpecBase(output)
+public abstract class GroupCommitJournalSpecs(ITestOutputHelper output, StoreKind store) : PersistenceSpecBase(output, store)
 {
     private static readonly DateTimeOffset At = DateTimeOffset.FromUnixTimeMilliseconds(1_764_000_000_123);
 
@@ -28,25 +55,29 @@ public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSp
     ];
 
     [Fact]
-    public void The_journal_of_a_node_on_sqlite_writes_with_ActorHas_writer_by_default()
+    public void The_journal_of_a_node_writes_with_ActorHas_writer_by_default()
     {
-        Assert.True(Settings.SqliteJournalWriter);
+        Assert.True(Settings.Store == StoreKind.Sqlite ? Settings.SqliteJournalWriter : Settings.PostgresJournalWriter);
         var journal = Akka.Persistence.Persistence.Instance.Apply(Sys).JournalFor(null);
         Assert.NotNull(journal);
         Persist(Sys, "default-writer", ["x"]);
         Assert.Equal(1, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'default-writer'"));
-        Assert.Contains(typeof(SqliteJournal).FullName!, Sys.Settings.Config.GetString("akka.persistence.journal.sql.class"), StringComparison.Ordinal);
+        Assert.Contains(typeof(GroupCommitJournal).FullName!, Sys.Settings.Config.GetString("akka.persistence.journal.sql.class"), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Its_rows_are_column_for_column_the_rows_Akka_Persistence_Sqls_own_writer_writes()
     {
         // arrange: a second ActorSystem on the same file, with Akka.Persistence.Sql's own writer
-        var stockSettings = new ActorHaSettings { DataDir = Settings.DataDir, SqliteJournalWriter = false };
+        var stockSettings = new ActorHaSettings
+        {
+            Store = Settings.Store, DataDir = Settings.DataDir, ConnectionString = Settings.ConnectionString,
+            SqliteJournalWriter = false, PostgresJournalWriter = false,
+        };
         var (stockHost, stockSystem) = StartHost(stockSettings);
         try
         {
-            Assert.DoesNotContain(nameof(SqliteJournal), stockSystem.Settings.Config.GetString("akka.persistence.journal.sql.class"), StringComparison.Ordinal);
+            Assert.DoesNotContain(nameof(GroupCommitJournal), stockSystem.Settings.Config.GetString("akka.persistence.journal.sql.class"), StringComparison.Ordinal);
             var before = DateTime.UtcNow.Ticks;
 
             // act: the same events, as one atomic write each way
@@ -66,7 +97,11 @@ public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSp
                 Assert.InRange(ours[i].Timestamp, before, DateTime.UtcNow.Ticks);
             }
 
-            Assert.Equal(["integer", "integer", "integer", "text", "text", "blob", "integer", "text"], ours[0].Types);
+            if (Settings.Store == StoreKind.Sqlite)
+            {
+                Assert.Equal(["integer", "integer", "integer", "text", "text", "blob", "integer", "text"], ours[0].Types);
+            }
+
             Assert.Equal(";kv;", ours[0].Columns[4]);
             Assert.Equal("", ours[3].Columns[4]);
             Assert.True(ours.Zip(ours.Skip(1)).All(p => p.Item1.Ordering < p.Item2.Ordering), "rows of one write are in sequence order");
@@ -96,7 +131,7 @@ public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSp
     public async Task A_write_queued_while_another_process_holds_the_lock_is_acknowledged_only_after_its_commit_and_writes_keep_their_order()
     {
         CreateJournalTable();
-        using var writer = new SqliteJournalWriter(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
+        using var writer = NewWriter();
         var pending = new List<Task>();
         using (HoldJournalWriteLock())
         {
@@ -114,41 +149,23 @@ public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSp
     }
 
     [Fact]
-    public async Task Writers_on_one_file_take_turns_and_a_commit_waits_for_the_turn_another_writer_holds()
-    {
-        CreateJournalTable();
-        using var writer = new SqliteJournalWriter(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
-        Assert.True(File.Exists(JournalWriterTurn.LockFilePath(Path.Combine(Settings.DataDir, "actorha.db"))));
-
-        // another node's writer (its own open file description, as in another process) holds its turn
-        using var other = JournalWriterTurn.For(Settings.EffectiveConnectionString)!;
-        Task written;
-        using (other.Take())
-        {
-            written = writer.WriteAsync([Row("turns", 1)]);
-            await Task.Delay(500);
-            Assert.False(written.IsCompleted, "the commit went ahead during another writer's turn");
-            Assert.Equal(0, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'turns'"));
-        }
-
-        await written.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal(1, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'turns'"));
-    }
-
-    [Fact]
     public async Task A_commit_that_fails_leaves_none_of_its_rows_and_the_writer_goes_on_with_the_next_write()
     {
         CreateJournalTable();
-        using var writer = new SqliteJournalWriter(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
+        using var writer = NewWriter();
 
-        // One write of two rows, and SQLite refuses the second: the first must not be committed alone.
-        ExecuteSql("CREATE TRIGGER refuse_second BEFORE INSERT ON event_journal WHEN NEW.persistence_id = 'failing' AND NEW.sequence_nr = 2 " +
-                   "BEGIN SELECT RAISE(ABORT, 'refused by the spec'); END;");
+        // One write of two rows, and the database refuses the second: the first must not be committed alone.
+        ExecuteSql(Settings.Store == StoreKind.Sqlite
+            ? "CREATE TRIGGER refuse_second BEFORE INSERT ON event_journal WHEN NEW.persistence_id = 'failing' AND NEW.sequence_nr = 2 " +
+              "BEGIN SELECT RAISE(ABORT, 'refused by the spec'); END;"
+            : "CREATE FUNCTION refuse_second() RETURNS trigger AS $$ BEGIN IF NEW.persistence_id = 'failing' AND NEW.sequence_nr = 2 THEN " +
+              "RAISE EXCEPTION 'refused by the spec'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; " +
+              "CREATE TRIGGER refuse_second BEFORE INSERT ON event_journal FOR EACH ROW EXECUTE FUNCTION refuse_second();");
         var failed = writer.WriteAsync([Row("failing", 1), Row("failing", 2)]);
-        var error = await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => failed.WaitAsync(TimeSpan.FromSeconds(10)));
+        var error = await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => failed.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Contains("refused by the spec", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'failing'"));
-        ExecuteSql("DROP TRIGGER refuse_second;");
+        ExecuteSql(Settings.Store == StoreKind.Sqlite ? "DROP TRIGGER refuse_second;" : "DROP TRIGGER refuse_second ON event_journal;");
 
         await writer.WriteAsync([Row("failing", 1)]).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(1, CountRows("SELECT COUNT(*) FROM event_journal WHERE persistence_id = 'failing'"));
@@ -158,7 +175,7 @@ public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSp
     public async Task A_write_given_after_the_writer_stopped_fails_instead_of_waiting_for_ever()
     {
         CreateJournalTable();
-        var writer = new SqliteJournalWriter(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
+        var writer = NewWriter();
         await writer.WriteAsync([Row("stopped", 1)]).WaitAsync(TimeSpan.FromSeconds(10));
         writer.Dispose();
 
@@ -167,9 +184,13 @@ public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSp
     }
 
     /// <summary>The journal's table exists once the journal has started (Akka.Persistence.Sql creates it).</summary>
-    private void CreateJournalTable() => Persist(Sys, "table", ["created"]);
+    protected void CreateJournalTable() => Persist(Sys, "table", ["created"]);
 
-    private static JournalRowData Row(string persistenceId, long sequenceNr) =>
+    protected JournalWriter NewWriter() => Settings.Store == StoreKind.Sqlite
+        ? JournalWriter.ForSqlite(Settings.EffectiveConnectionString, maxRowsPerCommit: 100)
+        : JournalWriter.ForPostgres(Settings.EffectiveConnectionString, maxRowsPerCommit: 100);
+
+    protected static JournalRowData Row(string persistenceId, long sequenceNr) =>
         new(persistenceId, sequenceNr, DateTime.UtcNow.Ticks, "", [1, 2, 3], 1, "");
 
     private void Persist(ActorSystem system, string persistenceId, object[] events)
@@ -200,10 +221,14 @@ public sealed class SqliteJournalSpecs(ITestOutputHelper output) : PersistenceSp
     {
         using var connection = OpenConnection();
         using var command = connection.CreateCommand();
-        command.CommandText =
-            "SELECT ordering, timestamp, is_deleted, sequence_nr, serializer_id, manifest, tags, hex(payload), " +
-            "typeof(timestamp), typeof(is_deleted), typeof(sequence_nr), typeof(persistence_id), typeof(tags), typeof(payload), typeof(serializer_id), typeof(manifest) " +
-            $"FROM event_journal WHERE persistence_id = '{persistenceId}' ORDER BY sequence_nr";
+        command.CommandText = Settings.Store == StoreKind.Sqlite
+            ? "SELECT ordering, timestamp, is_deleted, sequence_nr, serializer_id, manifest, tags, hex(payload), " +
+              "typeof(timestamp), typeof(is_deleted), typeof(sequence_nr), typeof(persistence_id), typeof(tags), typeof(payload), typeof(serializer_id), typeof(manifest) " +
+              $"FROM event_journal WHERE persistence_id = '{persistenceId}' ORDER BY sequence_nr"
+            // PostgreSQL's columns are typed, so only the values can differ.
+            : "SELECT ordering, created_at, is_deleted::text, sequence_nr, serializer_id, manifest, tags, upper(encode(payload, 'hex')), " +
+              "'', '', '', '', '', '', '', '' " +
+              $"FROM event_journal WHERE persistence_id = '{persistenceId}' ORDER BY sequence_nr";
         using var reader = command.ExecuteReader();
         var rows = new List<StoredRow>();
         while (reader.Read())

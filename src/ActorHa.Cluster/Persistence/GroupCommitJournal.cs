@@ -13,31 +13,34 @@ using Akka.Util;
 namespace ActorHa.Cluster.Persistence;
 
 /// <summary>
-/// Akka.Persistence.Sql's journal on SQLite with its write half replaced by <see cref="SqliteJournalWriter"/>. Everything
-/// else is Akka.Persistence.Sql's: table creation, recovery (replay, highest sequence number) and the query side read
+/// Akka.Persistence.Sql's journal with its write half replaced by <see cref="JournalWriter"/> (group commit from one
+/// thread with one prepared statement, on SQLite or PostgreSQL). Everything else is Akka.Persistence.Sql's: table creation, recovery (replay, highest sequence number) and the query side read
 /// the rows this journal writes, which are the rows its own writer would have written (same table, columns, serializer
 /// ids, manifests and tag format; specs compare them column by column).
 /// </summary>
-public sealed class SqliteJournal : SqlWriteJournal
+public sealed class GroupCommitJournal : SqlWriteJournal
 {
-    private readonly SqliteJournalWriter _writer;
+    private readonly JournalWriter _writer;
     private readonly Akka.Serialization.Serialization _serialization;
     private readonly string _tagSeparator;
     private readonly Dictionary<string, Task> _inProgress = [];
 
-    public SqliteJournal(Config config)
+    public GroupCommitJournal(Config config)
         : base(config)
     {
-        var setup = Context.System.Settings.Setup.Get<SqliteJournalSetup>();
+        var setup = Context.System.Settings.Setup.Get<GroupCommitJournalSetup>();
         if (!setup.HasValue)
         {
-            throw new ConfigurationException($"{nameof(SqliteJournal)} needs a {nameof(SqliteJournalSetup)} in the ActorSystem's setup (PersistenceSetup.WithKvPersistence adds it).");
+            throw new ConfigurationException($"{nameof(GroupCommitJournal)} needs a {nameof(GroupCommitJournalSetup)} in the ActorSystem's setup (PersistenceSetup.WithKvPersistence adds it).");
         }
 
         _serialization = Context.System.Serialization;
         _tagSeparator = config.GetString("tag-separator", ";");
-        _writer = new SqliteJournalWriter(setup.Value.ConnectionString, config.GetInt("batch-size", 100));
-        Context.GetLogger().Info("Journal: rows are written by ActorHa's SQLite writer (one thread, one prepared INSERT, up to {0} rows per commit)", config.GetInt("batch-size", 100));
+        var maxRows = config.GetInt("batch-size", 100);
+        _writer = setup.Value.Store == StoreKind.Postgres
+            ? JournalWriter.ForPostgres(setup.Value.ConnectionString, maxRows)
+            : JournalWriter.ForSqlite(setup.Value.ConnectionString, maxRows);
+        Context.GetLogger().Info("Journal: rows are written by ActorHa's {0} writer (one thread, one prepared statement, up to {1} rows per commit)", setup.Value.Store, maxRows);
     }
 
     protected override void PostStop()
@@ -148,19 +151,21 @@ public sealed class SqliteJournal : SqlWriteJournal
     private sealed record WriteDone(string PersistenceId, Task Write);
 }
 
-/// <summary>Where <see cref="SqliteJournal"/> writes: the store's connection string, given in code rather than in HOCON.</summary>
-public sealed class SqliteJournalSetup(string connectionString) : Setup
+/// <summary>Where <see cref="GroupCommitJournal"/> writes: the store and its connection string, given in code rather than in HOCON.</summary>
+public sealed class GroupCommitJournalSetup(StoreKind store, string connectionString) : Setup
 {
+    public StoreKind Store { get; } = store;
+
     public string ConnectionString { get; } = connectionString;
 }
 
-public static class SqliteJournalHosting
+public static class GroupCommitJournalHosting
 {
     /// <summary>Replaces the write half of Akka.Persistence.Sql's journal (plugin <c>akka.persistence.journal.sql</c>); call after WithSqlPersistence.</summary>
-    public static AkkaConfigurationBuilder WithSqliteJournalWriter(this AkkaConfigurationBuilder builder, string connectionString)
+    public static AkkaConfigurationBuilder WithGroupCommitJournal(this AkkaConfigurationBuilder builder, StoreKind store, string connectionString)
     {
-        builder.AddSetup(new SqliteJournalSetup(connectionString));
-        builder.AddHocon("akka.persistence.journal.sql.class = \"ActorHa.Cluster.Persistence.SqliteJournal, ActorHa.Cluster\"", HoconAddMode.Prepend);
+        builder.AddSetup(new GroupCommitJournalSetup(store, connectionString));
+        builder.AddHocon("akka.persistence.journal.sql.class = \"ActorHa.Cluster.Persistence.GroupCommitJournal, ActorHa.Cluster\"", HoconAddMode.Prepend);
         return builder;
     }
 }
