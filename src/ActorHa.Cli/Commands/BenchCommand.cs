@@ -45,7 +45,10 @@ public static class BenchCommand
         var dataDir = new Option<string>("--data-dir") { Description = "Where the benchmark cluster keeps its store and logs.", DefaultValueFactory = _ => Path.Combine("data", "bench") };
         var routing = new Option<string>("--routing") { Description = "any (each request to any node, as etcd's clients do) or owner (to the node owning the key's partition, per /v1/cluster).", DefaultValueFactory = _ => "any" };
         routing.AcceptOnlyFromAmong("any", "owner");
-        var warmup = CliOptions.Duration("--warmup", "Unmeasured writes, then reads, at the highest concurrency before the measured phases of each target (0 for none).", "5s", allowZero: true);
+        // 20 s: a node's tiered JIT is still compiling new code paths after 5 s of load, and at the rates the journal
+        // writer reaches that cost up to half the writes (PostgreSQL, three nodes at c=64, the same day: 3,609 writes/s
+        // after 5 s, 6,860 after 20 s; the journal in memory: 5.9-6.8k against 10.9-11.4k). etcd gets the same warm-up.
+        var warmup = CliOptions.Duration("--warmup", "Unmeasured writes, then reads, at the highest concurrency before the measured phases of each target (0 for none).", "20s", allowZero: true);
         var valueBytes = CliOptions.Int("--value-bytes", "Size of every value written (the node's MaxValueBytes, 1 MiB by default, is the most it takes).", 1, 16 * 1024 * 1024, LoadBenchmark.DefaultValueBytes);
         var keys = CliOptions.Int("--keys", "Distinct keys written and read (fewer for large values: every key is written once before the phases).", 1, 1_000_000, LoadBenchmark.DefaultKeys);
         var journal = new Option<string>("--journal")
@@ -74,24 +77,12 @@ public static class BenchCommand
             var levels = CliOptions.ParseIntList(parse.GetValue(concurrency)!);
             var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
                 parse.GetValue(compareEtcd), parse.GetValue(dataDir)!, parse.GetValue(urls) ?? [], storeSettings, storeDescription, parse.GetValue(routing) == "owner",
-                WarmupFor(parse, warmup, memoryJournal: parse.GetValue(journal) == "memory"), parse.GetValue(valueBytes), parse.GetValue(keys), MemoryJournal: parse.GetValue(journal) == "memory");
+                Durations.Parse(parse.GetValue(warmup)!), parse.GetValue(valueBytes), parse.GetValue(keys), MemoryJournal: parse.GetValue(journal) == "memory");
             var results = await new LoadBenchmark(options, Console.Out).RunAsync(ct);
             return results.Any(r => r.Errors > 0) ? 1 : 0;
         });
         return command;
     }
-
-    /// <summary>
-    /// The default warm-up with the journal in memory. At its 2-4x higher rates the nodes were still compiling new code
-    /// paths after 5 s (the tiered JIT threads took ~23 % of the machine) and measured 5.9-6.8k writes/s in five runs,
-    /// against 10.9-11.4k after 20 s. With the store, 20 s measured the same as 5 s (2,743 writes/s against 2,570-3,065
-    /// in six 5 s runs that day), so the store keeps 5 s.
-    /// </summary>
-    private static readonly TimeSpan MemoryJournalWarmup = TimeSpan.FromSeconds(20);
-
-    /// <summary>The warm-up asked for; without one, 5 s, or <see cref="MemoryJournalWarmup"/> with the journal in memory.</summary>
-    private static TimeSpan WarmupFor(ParseResult parse, Option<string> warmup, bool memoryJournal) =>
-        memoryJournal && parse.GetResult(warmup) is null or { Implicit: true } ? MemoryJournalWarmup : Durations.Parse(parse.GetValue(warmup)!);
 
     private static Command Failover()
     {
