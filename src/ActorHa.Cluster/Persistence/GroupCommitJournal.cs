@@ -54,11 +54,12 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         var writes = messages as IReadOnlyList<AtomicWrite> ?? messages.ToList();
         var rows = new List<JournalRowData>(writes.Count);
         Exception?[]? rejections = null;
+        var now = DateTime.UtcNow.Ticks; // one clock read per call, as Akka.Persistence.Sql stamps a call's rows
         for (var i = 0; i < writes.Count; i++)
         {
             // A write whose event cannot be serialized is rejected alone (the persistent actor is told, and carries on);
             // the others are written, as Akka.Persistence.Sql does.
-            var built = Rows(writes[i], DateTime.UtcNow.Ticks);
+            var built = Rows(writes[i], now);
             if (built.IsSuccess)
             {
                 rows.AddRange(built.Success.Value);
