@@ -86,9 +86,9 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
 
     /// <summary>
     /// Another client holds the journal's write lock until disposed, so journal writes stall and fail:
-    /// SQLite's database lock (BEGIN EXCLUSIVE), PostgreSQL's table lock on the journal.
+    /// SQLite's database lock (BEGIN EXCLUSIVE), PostgreSQL's table lock on the journal (or on <paramref name="postgresTable"/>).
     /// </summary>
-    protected IDisposable HoldJournalWriteLock()
+    protected IDisposable HoldJournalWriteLock(string postgresTable = "event_journal")
     {
         var connection = Settings.Store == StoreKind.Sqlite
             ? (DbConnection)new SqliteConnection(Settings.EffectiveConnectionString + ";Default Timeout=1")
@@ -96,7 +96,7 @@ public abstract class PersistenceSpecBase : Akka.TestKit.Xunit2.TestKit
             : new NpgsqlConnection(Settings.ConnectionString);
         connection.Open();
         using var begin = connection.CreateCommand();
-        begin.CommandText = Settings.Store == StoreKind.Sqlite ? "BEGIN EXCLUSIVE;" : "BEGIN; LOCK TABLE event_journal IN EXCLUSIVE MODE;";
+        begin.CommandText = Settings.Store == StoreKind.Sqlite ? "BEGIN EXCLUSIVE;" : $"BEGIN; LOCK TABLE {postgresTable} IN EXCLUSIVE MODE;";
         begin.ExecuteNonQuery();
         return new Release(connection);
     }

@@ -3,11 +3,24 @@ namespace ActorHa.Cluster.Persistence;
 /// <summary>One row of Akka.Persistence.Sql's <c>event_journal</c> table, in the columns every mapping has.</summary>
 public sealed record JournalRowData(string PersistenceId, long SequenceNr, long Timestamp, string Tags, byte[] Payload, int SerializerId, string Manifest);
 
-/// <summary>How one store commits a group of journal rows atomically (<see cref="SqliteJournalCommits"/>, <see cref="PostgresJournalCommits"/>).</summary>
+/// <summary>One row of Akka.Persistence.Sql's snapshot table (<c>snapshot</c> on SQLite, <c>snapshot_store</c> on PostgreSQL).</summary>
+public sealed record SnapshotRowData(string PersistenceId, long SequenceNr, long Created, byte[] Payload, int SerializerId, string Manifest);
+
+/// <summary>
+/// How one store writes journal rows and snapshots over one connection (<see cref="SqliteJournalCommits"/>,
+/// <see cref="PostgresJournalCommits"/>). Each call is its own transaction, durable when it returns; on an exception
+/// none of it is.
+/// </summary>
 public interface IJournalCommits : IDisposable
 {
-    /// <summary>All the rows in one transaction, durable when this returns; on an exception none of them is.</summary>
+    /// <summary>All the rows in one transaction.</summary>
     void Commit(IReadOnlyList<JournalRowData> rows);
+
+    /// <summary>Inserts the snapshot, replacing one with the same persistence id and sequence number (as Akka.Persistence.Sql's store does).</summary>
+    void SaveSnapshot(SnapshotRowData row);
+
+    /// <summary>Deletes the persistence id's snapshots up to and including the sequence number.</summary>
+    void DeleteSnapshots(string persistenceId, long maxSequenceNr);
 }
 
 /// <summary>
@@ -60,9 +73,16 @@ public sealed class JournalWriter : IDisposable
         new(() => PostgresJournalCommits.Open(connectionString), maxRowsPerCommit);
 
     /// <summary>Completes once every row is committed, or faults with what failed (the rows of a failed commit are not in the journal).</summary>
-    public Task WriteAsync(IReadOnlyList<JournalRowData> rows)
+    public Task WriteAsync(IReadOnlyList<JournalRowData> rows) => Enqueue(new Pending(rows, null, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)));
+
+    /// <summary>
+    /// Runs a write of another kind (a snapshot) on the writer's thread and connection, alone in its transaction, in its
+    /// place in the queue; completes once it is durable, or faults with what failed.
+    /// </summary>
+    public Task RunAsync(Action<IJournalCommits> write) => Enqueue(new Pending([], write, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)));
+
+    private Task Enqueue(Pending pending)
     {
-        var pending = new Pending(rows, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         lock (_gate)
         {
             if (_stopping)
@@ -120,8 +140,10 @@ public sealed class JournalWriter : IDisposable
                     break;
                 }
 
-                // A write of several rows is never split: its rows commit together or not at all (AtomicWrite).
-                while (_queue.Count > 0 && (batch.Count == 0 || rows.Count + _queue.Peek().Rows.Count <= _maxRows))
+                // A write of several rows is never split: its rows commit together or not at all (AtomicWrite). A write of
+                // another kind goes alone, so that its failure fails nothing else.
+                while (_queue.Count > 0 && (batch.Count == 0 ||
+                       (batch[0].Alone is null && _queue.Peek().Alone is null && rows.Count + _queue.Peek().Rows.Count <= _maxRows)))
                 {
                     var next = _queue.Dequeue();
                     batch.Add(next);
@@ -132,7 +154,15 @@ public sealed class JournalWriter : IDisposable
             try
             {
                 store ??= _open();
-                store.Commit(rows);
+                if (batch[0].Alone is { } alone)
+                {
+                    alone(store);
+                }
+                else
+                {
+                    store.Commit(rows);
+                }
+
                 foreach (var pending in batch)
                 {
                     pending.Done.TrySetResult();
@@ -157,5 +187,5 @@ public sealed class JournalWriter : IDisposable
         store?.Dispose();
     }
 
-    private sealed record Pending(IReadOnlyList<JournalRowData> Rows, TaskCompletionSource Done);
+    private sealed record Pending(IReadOnlyList<JournalRowData> Rows, Action<IJournalCommits>? Alone, TaskCompletionSource Done);
 }

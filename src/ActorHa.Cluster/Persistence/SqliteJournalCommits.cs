@@ -13,9 +13,18 @@ public sealed class SqliteJournalCommits : IJournalCommits
         "INSERT INTO event_journal (is_deleted, persistence_id, sequence_nr, timestamp, tags, payload, serializer_id, manifest) " +
         "VALUES (0, $pid, $seq, $ts, $tags, $payload, $ser, $manifest)";
 
+    /// <summary>The columns of the snapshot table in the same mapping; Akka.Persistence.Sql's store saves with linq2db's InsertOrReplace.</summary>
+    public const string SaveSnapshotSql =
+        "INSERT OR REPLACE INTO snapshot (persistence_id, sequence_nr, created_at, payload, manifest, serializer_id) " +
+        "VALUES ($pid, $seq, $created, $payload, $manifest, $ser)";
+
+    public const string DeleteSnapshotsSql = "DELETE FROM snapshot WHERE persistence_id = $pid AND sequence_nr <= $seq";
+
     private readonly SqliteConnection _connection;
     private readonly SqliteCommand _insert;
     private readonly JournalWriterTurn? _turn;
+    private SqliteCommand? _saveSnapshot;
+    private SqliteCommand? _deleteSnapshots;
 
     private SqliteJournalCommits(SqliteConnection connection, SqliteCommand insert, JournalWriterTurn? turn) =>
         (_connection, _insert, _turn) = (connection, insert, turn);
@@ -70,9 +79,53 @@ public sealed class SqliteJournalCommits : IJournalCommits
         transaction.Commit();
     }
 
+    public void SaveSnapshot(SnapshotRowData row)
+    {
+        // Prepared at first use: the snapshot table exists once the snapshot store has started, not when the journal has.
+        var save = _saveSnapshot ??= Prepare(SaveSnapshotSql,
+            ("$pid", SqliteType.Text), ("$seq", SqliteType.Integer), ("$created", SqliteType.Integer),
+            ("$payload", SqliteType.Blob), ("$manifest", SqliteType.Text), ("$ser", SqliteType.Integer));
+        var p = save.Parameters;
+        (p[0].Value, p[1].Value, p[2].Value, p[3].Value, p[4].Value, p[5].Value) =
+            (row.PersistenceId, row.SequenceNr, row.Created, row.Payload, row.Manifest, row.SerializerId);
+        Alone(save);
+    }
+
+    public void DeleteSnapshots(string persistenceId, long maxSequenceNr)
+    {
+        var delete = _deleteSnapshots ??= Prepare(DeleteSnapshotsSql, ("$pid", SqliteType.Text), ("$seq", SqliteType.Integer));
+        (delete.Parameters[0].Value, delete.Parameters[1].Value) = (persistenceId, maxSequenceNr);
+        Alone(delete);
+    }
+
+    /// <summary>One statement in its own transaction, in this process's turn like a journal commit.</summary>
+    private void Alone(SqliteCommand command)
+    {
+        using var turn = _turn?.Take() ?? default;
+        using var transaction = _connection.BeginTransaction(deferred: true);
+        command.Transaction = transaction;
+        command.ExecuteNonQuery();
+        transaction.Commit();
+    }
+
+    private SqliteCommand Prepare(string sql, params (string Name, SqliteType Type)[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, type) in parameters)
+        {
+            command.Parameters.Add(name, type);
+        }
+
+        command.Prepare();
+        return command;
+    }
+
     /// <summary>Closes the connection; the turn belongs to the writer and outlives it.</summary>
     public void Dispose()
     {
+        _saveSnapshot?.Dispose();
+        _deleteSnapshots?.Dispose();
         _insert.Dispose();
         _connection.Dispose();
     }
