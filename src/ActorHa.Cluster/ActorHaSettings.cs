@@ -69,16 +69,18 @@ public sealed partial class ActorHaSettings
 
     /// <summary>
     /// On SQLite, journal rows are written by <see cref="Persistence.JournalWriter"/> (one thread, one connection and
-    /// one prepared statement per node) instead of Akka.Persistence.Sql's own write path; the table and everything that
-    /// reads it stay Akka.Persistence.Sql's. False goes back to Akka.Persistence.Sql's writer (same rows, ~1.8x slower
-    /// here: docs/performance.md). No effect on PostgreSQL. ACTORHA__SQLITEJOURNALWRITER.
+    /// one prepared statement per node) instead of Akka.Persistence.Sql's own write path, and snapshot saves by another
+    /// (<see cref="Persistence.GroupCommitSnapshotStore"/>); the tables and everything that reads them stay
+    /// Akka.Persistence.Sql's. False goes back to Akka.Persistence.Sql's writer and snapshot store (same rows, ~1.8x
+    /// slower here: docs/performance.md). No effect on PostgreSQL. ACTORHA__SQLITEJOURNALWRITER.
     /// </summary>
     public bool SqliteJournalWriter { get; set; } = true;
 
     /// <summary>
     /// The same on PostgreSQL: journal rows written by <see cref="Persistence.JournalWriter"/> with one prepared statement
-    /// per group of rows (<see cref="Persistence.PostgresJournalCommits"/>). False goes back to Akka.Persistence.Sql's
-    /// writer (same rows, ~1.9x slower here: docs/performance.md). ACTORHA__POSTGRESJOURNALWRITER.
+    /// per group of rows (<see cref="Persistence.PostgresJournalCommits"/>), and snapshot saves by another. False goes
+    /// back to Akka.Persistence.Sql's writer and snapshot store (same rows, ~1.9x slower here: docs/performance.md).
+    /// ACTORHA__POSTGRESJOURNALWRITER.
     /// </summary>
     public bool PostgresJournalWriter { get; set; } = true;
 
