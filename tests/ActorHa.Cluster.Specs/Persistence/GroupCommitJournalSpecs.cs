@@ -32,7 +32,7 @@ public sealed class SqliteGroupCommitJournalSpecs(ITestOutputHelper output) : Gr
     }
 
     [Fact]
-    public async Task A_snapshot_is_saved_in_the_nodes_turn_and_waits_while_another_writer_holds_it()
+    public void A_snapshot_is_saved_in_the_nodes_turn_and_waits_while_another_writer_holds_it()
     {
         // arrange: the snapshot store has started (its table exists) and another node's writer holds its turn
         SaveOneSnapshot(Sys, "turn-snapshot", "first");
@@ -52,7 +52,6 @@ public sealed class SqliteGroupCommitJournalSpecs(ITestOutputHelper output) : Gr
 
         probe.ExpectMsg<SaveSnapshotSuccess>(TimeSpan.FromSeconds(10));
         Assert.Equal(2, CountRows($"SELECT COUNT(*) FROM {SnapshotTable} WHERE persistence_id = 'turn-snapshot'"));
-        await Task.CompletedTask;
     }
 }
 
@@ -93,13 +92,7 @@ public abstract class GroupCommitJournalSpecs(ITestOutputHelper output, StoreKin
     public async Task Its_rows_are_column_for_column_the_rows_Akka_Persistence_Sqls_own_writer_writes()
     {
         // arrange: a second ActorSystem on the same file, with Akka.Persistence.Sql's own writer
-        var stockSettings = new ActorHaSettings
-        {
-            Store = Settings.Store, DataDir = Settings.DataDir, ConnectionString = Settings.ConnectionString,
-            SqliteJournalWriter = false, PostgresJournalWriter = false,
-        };
-        var (stockHost, stockSystem) = StartHost(stockSettings);
-        try
+        await WithStockHost(stockSystem =>
         {
             Assert.DoesNotContain(nameof(GroupCommitJournal), stockSystem.Settings.Config.GetString("akka.persistence.journal.sql.class"), StringComparison.Ordinal);
             var before = DateTime.UtcNow.Ticks;
@@ -129,12 +122,7 @@ public abstract class GroupCommitJournalSpecs(ITestOutputHelper output, StoreKin
             Assert.Equal(";kv;", ours[0].Columns[4]);
             Assert.Equal("", ours[3].Columns[4]);
             Assert.True(ours.Zip(ours.Skip(1)).All(p => p.Item1.Ordering < p.Item2.Ordering), "rows of one write are in sequence order");
-        }
-        finally
-        {
-            await stockHost.StopAsync();
-            stockHost.Dispose();
-        }
+        });
     }
 
     [Fact]
@@ -221,13 +209,7 @@ public abstract class GroupCommitJournalSpecs(ITestOutputHelper output, StoreKin
     public async Task Its_snapshot_rows_are_column_for_column_the_rows_Akka_Persistence_Sqls_snapshot_store_writes_and_a_second_save_replaces_the_first()
     {
         // arrange: a second ActorSystem on the same store, with Akka.Persistence.Sql's own snapshot store
-        var stockSettings = new ActorHaSettings
-        {
-            Store = Settings.Store, DataDir = Settings.DataDir, ConnectionString = Settings.ConnectionString,
-            SqliteJournalWriter = false, PostgresJournalWriter = false,
-        };
-        var (stockHost, stockSystem) = StartHost(stockSettings);
-        try
+        await WithStockHost(stockSystem =>
         {
             Assert.DoesNotContain(nameof(GroupCommitSnapshotStore), stockSystem.Settings.Config.GetString("akka.persistence.snapshot-store.sql.class"), StringComparison.Ordinal);
             var before = DateTime.UtcNow.Ticks;
@@ -258,12 +240,7 @@ public abstract class GroupCommitJournalSpecs(ITestOutputHelper output, StoreKin
             {
                 Assert.Equal(["integer", "integer", "blob", "text", "integer"], SnapshotRows("ours-state")[0].Types);
             }
-        }
-        finally
-        {
-            await stockHost.StopAsync();
-            stockHost.Dispose();
-        }
+        });
     }
 
     [Fact]
@@ -295,7 +272,7 @@ public abstract class GroupCommitJournalSpecs(ITestOutputHelper output, StoreKin
     }
 
     [Fact]
-    public async Task A_snapshot_save_queued_while_another_process_holds_the_lock_completes_only_after_its_commit()
+    public void A_snapshot_save_queued_while_another_process_holds_the_lock_completes_only_after_its_commit()
     {
         SaveOneSnapshot(Sys, "locked-snapshot", "first");
         var probe = CreateTestProbe();
@@ -308,7 +285,6 @@ public abstract class GroupCommitJournalSpecs(ITestOutputHelper output, StoreKin
 
         probe.ExpectMsg<SaveSnapshotSuccess>(TimeSpan.FromSeconds(10));
         Assert.Equal(2, CountRows($"SELECT COUNT(*) FROM {SnapshotTable} WHERE persistence_id = 'locked-snapshot'"));
-        await Task.CompletedTask;
     }
 
     [Fact]
@@ -381,6 +357,26 @@ public abstract class GroupCommitJournalSpecs(ITestOutputHelper output, StoreKin
 
     /// <summary>Columns: sequence_nr, serializer_id, manifest, payload (hex).</summary>
     private sealed record StoredSnapshot(long SequenceNr, long Timestamp, string[] Columns, string[] Types);
+
+    /// <summary>Runs <paramref name="body"/> with a second ActorSystem on the same store that writes through Akka.Persistence.Sql's own journal and snapshot store.</summary>
+    private async Task WithStockHost(Action<ActorSystem> body)
+    {
+        var stockSettings = new ActorHaSettings
+        {
+            Store = Settings.Store, DataDir = Settings.DataDir, ConnectionString = Settings.ConnectionString,
+            SqliteJournalWriter = false, PostgresJournalWriter = false,
+        };
+        var (stockHost, stockSystem) = StartHost(stockSettings);
+        try
+        {
+            body(stockSystem);
+        }
+        finally
+        {
+            await stockHost.StopAsync();
+            stockHost.Dispose();
+        }
+    }
 
     /// <summary>The journal's table exists once the journal has started (Akka.Persistence.Sql creates it).</summary>
     protected void CreateJournalTable() => Persist(Sys, "table", ["created"]);
