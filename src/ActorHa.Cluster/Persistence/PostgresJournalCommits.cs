@@ -6,7 +6,8 @@ namespace ActorHa.Cluster.Persistence;
 /// <summary>
 /// A group of journal rows as one prepared statement on PostgreSQL: the rows travel as seven arrays and are inserted by
 /// <c>unnest</c>, so the statement is the same whatever the group's size (planned once), takes one round trip, and,
-/// being a single statement outside an explicit transaction, commits all its rows or none.
+/// being a single statement outside an explicit transaction, commits all its rows or none. A snapshot's save or delete
+/// is one prepared statement too.
 /// </summary>
 public sealed class PostgresJournalCommits : IJournalCommits
 {

@@ -4,7 +4,8 @@ namespace ActorHa.Cluster.Persistence;
 
 /// <summary>
 /// A group of journal rows in one SQLite transaction, one prepared INSERT per row (SQLite runs a prepared statement
-/// without parsing it again), taken in this process's turn among the host's writers (<see cref="JournalWriterTurn"/>).
+/// without parsing it again), taken in this process's turn among the host's writers (<see cref="JournalWriterTurn"/>);
+/// a snapshot's save or delete likewise, alone in its transaction.
 /// </summary>
 public sealed class SqliteJournalCommits : IJournalCommits
 {
