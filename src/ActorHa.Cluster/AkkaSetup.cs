@@ -74,8 +74,10 @@ public static class AkkaSetup
                 {
                     Roles = [PartitionsSetup.Role, HttpAddresses.HoconRoleFor(settings), HttpAddresses.HoconPeerRoleFor(settings), .. ProcessIdentity.Current is { } self ? [self.HoconRole] : Array.Empty<string>()],
                     MinimumNumberOfMembers = settings.MinMembers,
-                    SeedNodes = seeds.Select(s => $"{settings.RemotingProtocol}://{settings.ClusterName}@{s}").ToArray(),
+                    // No SeedNodes: SeedJoin joins them, in an order that keeps a restarted first seed out of a
+                    // cluster of its own while the store shows one running.
                 })
+                .WithSeedJoin([.. seeds.Select(s => $"{settings.RemotingProtocol}://{settings.ClusterName}@{s}")])
                 .WithKvPersistence(settings)
                 .WithPersistenceWarmup()
                 .WithNodeLease()

@@ -256,6 +256,13 @@ public sealed class LocalCluster : IAsyncDisposable
         await SetLinkAsync(this[b], this[a], cut: true, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Cuts node <paramref name="at"/>'s link to <paramref name="peer"/> at <paramref name="at"/>'s end only: there,
+    /// remoting drops what comes from the peer and sends it nothing. Needs only <paramref name="at"/> to run, so a
+    /// peer that is down restarts into the cut. <see cref="HealAsync"/> restores it.
+    /// </summary>
+    public Task CutLinkAtAsync(int at, int peer, CancellationToken ct = default) => SetLinkAsync(this[at], this[peer], cut: true, ct);
+
     /// <summary>Cuts every link between the two groups of nodes (a network split).</summary>
     public async Task SplitAsync(IReadOnlyCollection<int> side, IReadOnlyCollection<int> otherSide, CancellationToken ct = default)
     {

@@ -21,6 +21,9 @@ public sealed class SpecCluster : IAsyncDisposable
     private readonly ITestOutputHelper _output;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
 
+    // The last view each node answered a barrier condition with, for the message of a barrier that times out.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _observed = new();
+
     public SpecCluster(ITestOutputHelper output, int nodes = 3, IReadOnlyDictionary<string, string>? settings = null, bool faultInjection = false)
     {
         _output = output;
@@ -87,6 +90,8 @@ public sealed class SpecCluster : IAsyncDisposable
     {
         var waiting = roles.ToList();
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        // What kept each role away the last time it was asked: its view, or why it did not answer.
+        var last = new Dictionary<string, string>();
         while (true)
         {
             var arrived = new List<string>();
@@ -98,10 +103,19 @@ public sealed class SpecCluster : IAsyncDisposable
                     {
                         arrived.Add(role);
                     }
+                    else
+                    {
+                        last[role] = _observed.TryGetValue(this[role].Name, out var seen) ? seen : "not there yet";
+                    }
                 }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException && !cts.IsCancellationRequested)
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
                 {
-                    // Not there yet: a node that is starting or shutting down may not answer.
+                    // Not there yet: a node that is starting or shutting down may not answer. A request cut short by
+                    // the barrier's own deadline is not the node's answer, so it does not overwrite the last one.
+                    if (!cts.IsCancellationRequested || !last.ContainsKey(role))
+                    {
+                        last[role] = $"{e.GetType().Name}: {e.Message}";
+                    }
                 }
             }
 
@@ -114,7 +128,8 @@ public sealed class SpecCluster : IAsyncDisposable
 
             if (cts.IsCancellationRequested)
             {
-                throw new TimeoutException($"Barrier '{name}': {string.Join(", ", waiting)} did not arrive in time.");
+                var why = string.Join("; ", waiting.Select(r => $"{r} (port {this[r].AkkaPort}, {(this[r].IsRunning ? $"pid {this[r].Pid}" : "not running")}): {last.GetValueOrDefault(r, "never asked")}"));
+                throw new TimeoutException($"Barrier '{name}': {string.Join(", ", waiting)} did not arrive in time. Last seen: {why}");
             }
 
             try
@@ -135,6 +150,8 @@ public sealed class SpecCluster : IAsyncDisposable
         return async (node, ct) =>
         {
             var view = await ViewOf(node, ct);
+            _observed[node.Name] = $"members [{string.Join(", ", view.All)}], up and reachable [{string.Join(", ", view.Up)}], " +
+                $"{view.Owners.Count(o => o is null)} partitions without an owner, owners [{string.Join(", ", view.Owners.Where(o => o is not null).Distinct().Order())}]; expected [{string.Join(", ", expected)}]";
             return view.Up.SequenceEqual(expected) && view.All.SequenceEqual(expected) && view.Owners.All(o => o is { } port && expected.Contains(port));
         };
     }
@@ -244,6 +261,9 @@ public sealed class SpecCluster : IAsyncDisposable
 
     /// <summary>Cuts the link between two roles, both ways, while each still reaches every other node and the database.</summary>
     public Task Blackhole(string a, string b) => Cluster.BlackholeAsync(this[a].Index, this[b].Index);
+
+    /// <summary>Cuts the link to <paramref name="peer"/> at <paramref name="at"/>'s end only, which works while the peer is down.</summary>
+    public Task CutAt(string at, string peer) => Cluster.CutLinkAtAsync(this[at].Index, this[peer].Index);
 
     /// <summary>A network split: every link between the two sides is cut.</summary>
     public Task Split(IReadOnlyCollection<string> side, IReadOnlyCollection<string> otherSide) =>

@@ -15,10 +15,13 @@ public sealed class SplitBrainSpecs(ITestOutputHelper output)
     {
         var root = Path.Combine(Path.GetTempPath(), "actorha-split-brain-spec", Guid.NewGuid().ToString("N"));
         await using var small = new LocalCluster(LocalClusterOptions.OnFreePorts(1, Path.Combine(root, "small")) with { NodeProgram = SpecCluster.NodeProgram });
-        await using var large = new LocalCluster(LocalClusterOptions.OnFreePorts(2, Path.Combine(root, "large")) with
+        // The larger cluster's nodes name only its first node as their seed, so that it forms on its own beside the
+        // running one: a first seed among other seeds waits to join a cluster the store shows running (SeedJoin).
+        var largePorts = LocalClusterOptions.OnFreePorts(2, Path.Combine(root, "large"));
+        await using var large = new LocalCluster(largePorts with
         {
             NodeProgram = SpecCluster.NodeProgram,
-            Settings = new Dictionary<string, string> { ["DataDir"] = small.DataDir },
+            Settings = new Dictionary<string, string> { ["DataDir"] = small.DataDir, ["Seeds:1"] = $"{largePorts.Host}:{largePorts.BaseAkkaPort}" },
         });
         try
         {
