@@ -30,16 +30,24 @@ public sealed class SeedJoin : ReceiveActor, IWithTimers
     /// <summary>How often a node that waits to be let in looks whether any cluster is left to join.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often a node still waiting to be let in says so, by default.</summary>
+    public static readonly TimeSpan DefaultReportEvery = TimeSpan.FromSeconds(30);
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
     private readonly IOwnershipStore _store;
     private readonly IReadOnlyList<Address> _seeds;
     private bool _looking;
+    private DateTime _waitingSince;
+    private DateTime _lastReport;
 
-    public SeedJoin(IOwnershipStore store, IReadOnlyList<Address> seeds)
+    private readonly TimeSpan _reportEvery;
+
+    public SeedJoin(IOwnershipStore store, IReadOnlyList<Address> seeds, TimeSpan? reportEvery = null)
     {
         _store = store;
         _seeds = seeds;
+        _reportEvery = reportEvery ?? DefaultReportEvery;
         Receive<Observed>(OnStart);
         Receive<Status.Failure>(failure =>
         {
@@ -51,7 +59,8 @@ public sealed class SeedJoin : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(IOwnershipStore store, IReadOnlyList<Address> seeds) => Akka.Actor.Props.Create(() => new SeedJoin(store, seeds));
+    public static Props Props(IOwnershipStore store, IReadOnlyList<Address> seeds, TimeSpan? reportEvery = null) =>
+        Akka.Actor.Props.Create(() => new SeedJoin(store, seeds, reportEvery));
 
     /// <summary>
     /// The order to join the seeds in: as given, unless this node is named first among other seeds while the store shows
@@ -90,6 +99,7 @@ public sealed class SeedJoin : ReceiveActor, IWithTimers
         var clusters = observed.Live.Where(n => n.Cluster is not null).Select(n => n.Cluster!).Distinct().ToList();
         _log.Info("Joining the running cluster ({0}, {1} live member(s) in the store) through the other seeds; this node will not start a cluster of its own while one runs",
             string.Join(", ", clusters), observed.Live.Count(n => n.Cluster is not null));
+        _waitingSince = _lastReport = DateTime.UtcNow;
         Become(Waiting);
         Timers.StartPeriodicTimer(Tick.Instance, Tick.Instance, Interval);
     }
@@ -117,8 +127,25 @@ public sealed class SeedJoin : ReceiveActor, IWithTimers
         Receive<Observed>(observed =>
         {
             _looking = false;
-            if (_cluster.SelfMember.Status != MemberStatus.Removed || observed.Live.Any(n => n.Cluster is not null))
+            if (_cluster.SelfMember.Status != MemberStatus.Removed)
             {
+                return;
+            }
+
+            if (observed.Live.Any(n => n.Cluster is not null))
+            {
+                // Still a cluster to join, but none of the seeds lets this node in: say why it does not form one itself
+                // (Akka's own warning names only the seeds), so that an operator finds seeds that miss the running cluster.
+                if (DateTime.UtcNow - _lastReport >= _reportEvery)
+                {
+                    _lastReport = DateTime.UtcNow;
+                    _log.Warning("For {0:0} s no seed ({1}) has let this node in, while the store shows {2} live member(s) of a running cluster ({3}): it keeps asking rather than start a cluster beside it. Check that its seeds include members of that cluster.",
+                        (DateTime.UtcNow - _waitingSince).TotalSeconds,
+                        string.Join(", ", _seeds.Where(a => !a.Equals(_cluster.SelfAddress))),
+                        observed.Live.Count(n => n.Cluster is not null),
+                        string.Join(", ", observed.Live.Where(n => n.Cluster is not null).Select(n => n.Cluster!).Distinct()));
+                }
+
                 return;
             }
 

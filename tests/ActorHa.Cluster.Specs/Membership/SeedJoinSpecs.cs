@@ -48,10 +48,11 @@ public sealed class SeedJoinSpecs(ITestOutputHelper output) : Akka.TestKit.Xunit
 
         // act
         var seeds = new[] { cluster.SelfAddress, Silent() };
-        EventFilter.Info(contains: "will not start a cluster of its own").ExpectOne(TimeSpan.FromSeconds(5), () => Sys.ActorOf(SeedJoin.Props(store, seeds)));
+        EventFilter.Info(contains: "will not start a cluster of its own").ExpectOne(TimeSpan.FromSeconds(5), () => Sys.ActorOf(SeedJoin.Props(store, seeds, reportEvery: TimeSpan.FromSeconds(2))));
 
-        // assert: three times Akka's seed-node-timeout later it is still a member of nothing, and it kept looking
-        Thread.Sleep(TimeSpan.FromSeconds(3));
+        // assert: at its first report, past twice Akka's seed-node-timeout, it is still a member of nothing, it kept looking, and it
+        // says why it waits, naming the seed that does not answer
+        EventFilter.Warning(contains: $"no seed ({seeds[1]}) has let this node in, while the store shows 1 live member(s) of a running cluster").ExpectOne(TimeSpan.FromSeconds(4), () => { });
         Assert.Equal(MemberStatus.Removed, cluster.SelfMember.Status);
         Assert.True(store.Reads >= 3, $"the store was read {store.Reads} times");
     }
