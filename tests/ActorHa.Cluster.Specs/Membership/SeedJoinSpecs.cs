@@ -1,6 +1,4 @@
-using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
-using ActorHa.Domain;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Configuration;
@@ -91,7 +89,7 @@ public sealed class SeedJoinSpecs(ITestOutputHelper output) : Akka.TestKit.Xunit
         return Address.Parse($"akka.tcp://{Sys.Name}@127.0.0.1:{port}");
     }
 
-    private sealed class ScriptedStore(Func<int, IReadOnlyList<(string, string?)>> live) : IOwnershipStore
+    private sealed class ScriptedStore(Func<int, IReadOnlyList<(string, string?)>> live) : LiveNodesStore
     {
         private int _reads;
 
@@ -102,28 +100,6 @@ public sealed class SeedJoinSpecs(ITestOutputHelper output) : Akka.TestKit.Xunit
 
         public int Reads => Volatile.Read(ref _reads);
 
-        public IReadOnlyList<(string Node, string? Cluster)> LiveNodes() => live(Interlocked.Increment(ref _reads));
-
-        public void Initialize()
-        {
-        }
-
-        public bool RenewNode(string node, TimeSpan ttl) => true;
-
-        public void ReleaseNode(string node)
-        {
-        }
-
-        public void ReportCluster(string node, string cluster)
-        {
-        }
-
-        public AcquireResult TryAcquire(PartitionId partition, string node) => throw new NotSupportedException();
-
-        public void Release(PartitionId partition, string node) => throw new NotSupportedException();
-
-        public AcquireResult TryTakeResolverLease(string name, string node, string? takeOverFrom = null) => throw new NotSupportedException();
-
-        public void ReleaseResolverLease(string name, string node) => throw new NotSupportedException();
+        public override IReadOnlyList<(string Node, string? Cluster)> LiveNodes() => live(Interlocked.Increment(ref _reads));
     }
 }

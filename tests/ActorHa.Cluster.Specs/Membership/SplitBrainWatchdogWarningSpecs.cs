@@ -1,6 +1,5 @@
 using ActorHa.Cluster.Leases;
 using ActorHa.Cluster.Membership;
-using ActorHa.Domain;
 using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
@@ -39,38 +38,20 @@ public sealed class SplitBrainWatchdogWarningSpecs(ITestOutputHelper output) : A
         Sys.Stop(watchdog);
     }
 
-    private sealed class OutnumberedStore : IOwnershipStore
+    private sealed class OutnumberedStore : LiveNodesStore
     {
         private string? _mine;
         private int _reports;
 
         public int Reports => Volatile.Read(ref _reports);
 
-        public void Initialize()
-        {
-        }
-
-        public bool RenewNode(string node, TimeSpan ttl) => true;
-
-        public void ReleaseNode(string node)
-        {
-        }
-
-        public void ReportCluster(string node, string cluster)
+        public override void ReportCluster(string node, string cluster)
         {
             Volatile.Write(ref _mine, cluster);
             Interlocked.Increment(ref _reports);
         }
 
-        public IReadOnlyList<(string Node, string? Cluster)> LiveNodes() =>
+        public override IReadOnlyList<(string Node, string? Cluster)> LiveNodes() =>
             [("me", Volatile.Read(ref _mine)), ("dead-oldest", "akka.tcp://actorha@10.0.0.1:4051"), ("survivor", "akka.tcp://actorha@10.0.0.1:4051")];
-
-        public AcquireResult TryAcquire(PartitionId partition, string node) => throw new NotSupportedException();
-
-        public void Release(PartitionId partition, string node) => throw new NotSupportedException();
-
-        public AcquireResult TryTakeResolverLease(string name, string node, string? takeOverFrom = null) => throw new NotSupportedException();
-
-        public void ReleaseResolverLease(string name, string node) => throw new NotSupportedException();
     }
 }
