@@ -33,8 +33,8 @@ public sealed class PartitionClient(IRequiredActor<PartitionRegion> region, Acto
     {
         message = message switch
         {
-            Commands.Put { RequestId: null } put => put with { RequestId = Guid.NewGuid() },
-            Commands.Delete { RequestId: null } delete => delete with { RequestId = Guid.NewGuid() },
+            Commands.Put { RequestId: null } put => put with { RequestId = NodeRequestIds.Next() },
+            Commands.Delete { RequestId: null } delete => delete with { RequestId = NodeRequestIds.Next() },
             _ => message,
         };
 
