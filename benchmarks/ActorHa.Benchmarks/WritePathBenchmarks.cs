@@ -1,3 +1,4 @@
+using ActorHa.Cluster;
 using ActorHa.Cluster.Persistence;
 using ActorHa.Domain;
 using Akka.Actor;
@@ -14,6 +15,8 @@ namespace ActorHa.Benchmarks;
 public class WritePathBenchmarks
 {
     private const int KeysPerPartition = 313;
+
+    private static readonly ulong[] NodePrefixes = [0x9E3779B97F4A7C15UL, 0xC2B2AE3D27D4EB4FUL, 0x165667B19E3779F9UL];
 
     private readonly PartitionMap _map = new(PartitionMap.DefaultPartitionCount);
     private readonly byte[] _value = new byte[70];
@@ -36,15 +39,16 @@ public class WritePathBenchmarks
         _keys = Enumerable.Range(0, 10_000).Select(i => $"bench/{i}").ToArray();
         var now = DateTimeOffset.UnixEpoch.AddYears(56);
         var state = PartitionState.Empty;
+        var written = 0;
         foreach (var key in _keys.Take(KeysPerPartition))
         {
-            state = Apply(state, new Commands.Put(key, _value, RequestId: Guid.NewGuid()), now);
+            state = Apply(state, new Commands.Put(key, _value, RequestId: NodeMadeId(written++)), now);
         }
 
         // A partition in steady state remembers as many requests as it may (that is what the benchmark's load reaches).
         for (var i = state.Recent.Count; i < PartitionState.RememberedRequests; i++)
         {
-            state = Apply(state, new Commands.Put(_keys[i % KeysPerPartition], _value, RequestId: Guid.NewGuid()), now);
+            state = Apply(state, new Commands.Put(_keys[i % KeysPerPartition], _value, RequestId: NodeMadeId(written++)), now);
         }
 
         _state = state;
@@ -57,7 +61,14 @@ public class WritePathBenchmarks
         _putBytes = _serializer.ToBinary(_put);
         _putManifest = _serializer.Manifest(_put);
         _snapshotBytes = _serializer.ToBinary(_state);
+        Console.WriteLine($"// a steady-state snapshot ({_state.Recent.Count:N0} remembered requests): {_snapshotBytes.Length:N0} bytes");
     }
+
+    /// <summary>
+    /// The ids <c>bench load</c> writes carry: made by three nodes (<see cref="NodeRequestIds"/>), each of which also
+    /// counts the requests it sends to the other 31 partitions, so one node's consecutive ids here are ~33 apart.
+    /// </summary>
+    private static Guid NodeMadeId(int i) => NodeRequestIds.Make(NodePrefixes[i % 3], (ulong)i * 11);
 
     [GlobalCleanup]
     public void Cleanup() => _system?.Terminate().Wait();
