@@ -180,7 +180,29 @@ public sealed class SpecCluster : IAsyncDisposable
     /// A node frozen inside a commit would stall every node's writes to the shared file
     /// until the fence ends it, a case of its own (the fence spec); specs of what the lease alone does use this.
     /// </summary>
-    public static async Task FreezeOutsideSqliteCommit(LocalCluster cluster, LocalNode node)
+    public static Task FreezeOutsideSqliteCommit(LocalCluster cluster, LocalNode node) =>
+        FreezeUnless(cluster, node, pid => HoldsWriteLock(pid, onInodes: null), "an SQLite write lock");
+
+    /// <summary>
+    /// SIGSTOP at a moment the node holds no write lock on the SQLite lease file (<c>actorha.leases.db</c>: a node
+    /// lease's renewal or a partition's claim is a transaction on it), wherever else it is, a journal commit included.
+    /// A node frozen inside a lease transaction stops every node's lease renewals: their leases lapse, no resolver may
+    /// decide, and the cluster downs itself (docs/failover.md, "Limits"); frozen inside a journal commit it is ended by
+    /// the fence, which is what the fence spec checks.
+    /// </summary>
+    public static Task FreezeOutsideLeaseTransaction(LocalCluster cluster, LocalNode node)
+    {
+        var leaseFile = Path.Combine(cluster.DataDir, "actorha.leases.db");
+        var inodes = Inodes(leaseFile, leaseFile + "-shm", leaseFile + "-wal");
+        if (!inodes.Any())
+        {
+            throw new InvalidOperationException($"{leaseFile} does not exist: the nodes keep their leases elsewhere, and this freeze would not know its locks.");
+        }
+
+        return FreezeUnless(cluster, node, pid => HoldsWriteLock(pid, inodes), "a write lock on the lease file");
+    }
+
+    private static async Task FreezeUnless(LocalCluster cluster, LocalNode node, Func<int, bool> holds, string what)
     {
         var pid = node.Pid ?? throw new InvalidOperationException($"{node.Name} is not running.");
         for (var attempt = 1; attempt <= 200; attempt++)
@@ -197,7 +219,7 @@ public sealed class SpecCluster : IAsyncDisposable
                 await Task.Delay(1);
             }
 
-            if (!HoldsWriteLock(pid))
+            if (!holds(pid))
             {
                 return;
             }
@@ -206,7 +228,7 @@ public sealed class SpecCluster : IAsyncDisposable
             await Task.Delay(Random.Shared.Next(5, 40));
         }
 
-        throw new TimeoutException($"{node.Name} (pid {pid}) held an SQLite write lock at each of 200 SIGSTOPs.");
+        throw new TimeoutException($"{node.Name} (pid {pid}) held {what} at each of 200 SIGSTOPs.");
 
         static bool AllThreadsStopped(int pid) =>
             Directory.EnumerateDirectories($"/proc/{pid}/task").All(task =>
@@ -222,11 +244,28 @@ public sealed class SpecCluster : IAsyncDisposable
                 }
             });
 
-        // "1: POSIX  ADVISORY  WRITE 28334 fe:00:11657486 120 120": kind, mode, type, owner pid, file, byte range.
-        // A waiter's line reads "1: -> FLOCK …" and does not count: it holds nothing.
-        static bool HoldsWriteLock(int pid) =>
-            File.ReadLines("/proc/locks").Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Any(f => f.Length > 4 && f[1] is "POSIX" or "FLOCK" && f[3] == "WRITE" && f[4] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    // "1: POSIX  ADVISORY  WRITE 28334 fe:00:11657486 120 120": kind, mode, type, owner pid, file (device and inode),
+    // byte range. A waiter's line reads "1: -> FLOCK …" and does not count: it holds nothing.
+    private static bool HoldsWriteLock(int pid, IReadOnlySet<string>? onInodes) =>
+        File.ReadLines("/proc/locks").Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Any(f => f.Length > 5 && f[1] is "POSIX" or "FLOCK" && f[3] == "WRITE" && f[4] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                && (onInodes is null || onInodes.Contains(f[5][(f[5].LastIndexOf(':') + 1)..])));
+
+    /// <summary>The inode numbers of those of the files that exist (stat(1): .NET does not expose them).</summary>
+    private static HashSet<string> Inodes(params string[] files)
+    {
+        var existing = files.Where(File.Exists).ToList();
+        if (existing.Count == 0)
+        {
+            return [];
+        }
+
+        using var stat = Process.Start(new ProcessStartInfo("stat", ["-L", "-c", "%i", .. existing]) { RedirectStandardOutput = true })!;
+        var output = stat.StandardOutput.ReadToEnd();
+        stat.WaitForExit();
+        return [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
     }
 
     /// <summary>A barrier condition: the role's process has exited (it was downed and shut itself down).</summary>
