@@ -470,19 +470,26 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
 
             var kind = head & KindMask;
             var version = kind == 5 ? 0 : r.Read7BitEncodedInt64();
-            recent.Add((new Guid(guid), new RememberedRequest(kind switch
-            {
-                1 => new Replies.Written(key, version, Created: true),
-                2 => new Replies.Written(key, version, Created: false),
-                3 => new Replies.Deleted(key, version),
-                4 => new Replies.VersionMismatch(key, r.Read7BitEncodedInt64(), version),
-                5 => new Replies.NotFound(key),
-                _ => throw new SerializationException($"Unknown remembered reply kind {kind}."),
-            }, fingerprint)));
+            recent.Add((new Guid(guid), new RememberedRequest(RememberedReply(r, kind, key, version, withRefusals: true, static r => r.Read7BitEncodedInt64()), fingerprint)));
         }
 
         return PartitionState.FromEntries(entries, recent);
     }
+
+    /// <summary>
+    /// A remembered reply from its stored kind, as every snapshot version numbers them (1 written and created,
+    /// 2 written, 3 deleted, 4 version mismatch, 5 not found; the last two since v3); a mismatch's expected version
+    /// follows the rest, in the version's own encoding.
+    /// </summary>
+    private static IPartitionReply RememberedReply(BinaryReader r, int kind, string key, long version, bool withRefusals, Func<BinaryReader, long> readExpected) => kind switch
+    {
+        1 => new Replies.Written(key, version, Created: true),
+        2 => new Replies.Written(key, version, Created: false),
+        3 => new Replies.Deleted(key, version),
+        4 when withRefusals => new Replies.VersionMismatch(key, readExpected(r), version),
+        5 when withRefusals => new Replies.NotFound(key),
+        _ => throw new SerializationException($"Unknown remembered reply kind {kind}."),
+    };
 
     private static long ZigZag(long value) => (value << 1) ^ (value >> 63);
 
@@ -529,15 +536,7 @@ public sealed class KvSerializer(ExtendedActorSystem system) : SerializerWithStr
                 var kind = r.ReadByte();
                 var key = r.ReadString();
                 var version = r.ReadInt64();
-                recent.Add((id, new RememberedRequest(kind switch
-                {
-                    1 => new Replies.Written(key, version, Created: true),
-                    2 => new Replies.Written(key, version, Created: false),
-                    3 => new Replies.Deleted(key, version),
-                    4 when withRefusals => new Replies.VersionMismatch(key, r.ReadInt64(), version),
-                    5 when withRefusals => new Replies.NotFound(key),
-                    _ => throw new SerializationException($"Unknown remembered reply kind {kind}."),
-                }, fingerprint)));
+                recent.Add((id, new RememberedRequest(RememberedReply(r, kind, key, version, withRefusals, static r => r.ReadInt64()), fingerprint)));
             }
         }
 
