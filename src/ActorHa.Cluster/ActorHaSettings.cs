@@ -124,8 +124,10 @@ public sealed partial class ActorHaSettings
     /// <summary>
     /// Ends (SIGKILL) the process of a member the cluster downed while it was stopped (SIGSTOP, Ctrl+Z) on this host,
     /// once its node lease has expired: a stopped process can hold a shared SQLite file's write lock, and every node's
-    /// writes would wait for it. Members on other hosts or in other containers are never touched (see
-    /// Fencing/FenceWatch). ACTORHA__FENCEDOWNEDPROCESSES.
+    /// writes would wait for it. On SQLite it also ends a member's process found stopped holding the lease file's write
+    /// lock while this node's renewal waits for it, downed or not: every lease would lapse (Fencing/LockHolderWatch).
+    /// Members on other hosts or in other containers are never touched (see Fencing/FenceWatch).
+    /// ACTORHA__FENCEDOWNEDPROCESSES.
     /// </summary>
     public bool FenceDownedProcesses { get; set; } = true;
 

@@ -87,6 +87,7 @@ public static class AkkaSetup
                 .WithSplitBrainWatchdog()
                 .WithResolverTicker()
                 .WithDownedMemberFence(settings)
+                .WithLeaseLockFence(settings)
                 .WithNodeExit();
         });
     }

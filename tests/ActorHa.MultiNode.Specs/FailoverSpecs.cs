@@ -320,8 +320,8 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
 
             await spec.Step($"{stopped.Name}, owner of the key's partition, is stopped (SIGSTOP) outside a lease transaction and never resumed; a survivor ends its process with SIGKILL", async () =>
             {
-                // Anywhere, a journal commit included (the fence's case), but not inside a lease transaction: that
-                // stops every node's lease renewals, and the cluster downs itself (docs/failover.md, "Limits").
+                // Anywhere, a journal commit included (this fence's case), but not inside a lease transaction: the
+                // lease-lock fence ends such a node before anyone downs it (the next spec).
                 await SpecCluster.FreezeOutsideLeaseTransaction(cluster, stopped);
                 var deadline = DateTime.UtcNow.AddSeconds(30);
                 while (stopped.IsRunning && DateTime.UtcNow < deadline)
@@ -357,6 +357,75 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
                 Assert.True(write.IsSuccess, $"{(int)write.Status} {write.Problem?.Detail}");
                 var read = await observer.Client.GetAsync(key);
                 Assert.Equal((HttpStatusCode.OK, write.Value!.Version), (read.Status, read.Value!.Version));
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task A_node_stopped_inside_a_lease_transaction_is_ended_by_a_survivor_and_the_rest_of_the_cluster_stays_up_and_takes_its_partitions()
+    {
+        // The lease file's write lock, held by a stopped process, blocks every node's renewals: without the lease-lock
+        // fence every lease lapses, the resolver may not decide, and the whole cluster downs itself (twentieth session).
+        await using var spec = new SpecCluster(output);
+        var cluster = spec.Cluster;
+        try
+        {
+            cluster.StartAll();
+            await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            var (stopped, observer, key) = await SpecCluster.VictimObserverAndKey(cluster, "lease-lock-spec/");
+            var survivors = cluster.Nodes.Where(n => n != stopped).ToList();
+            var pid = stopped.Pid;
+            Assert.True((await stopped.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-old"))).IsSuccess);
+
+            await spec.Step($"{stopped.Name}, owner of the key's partition, is stopped (SIGSTOP) inside a lease transaction and never resumed; a survivor ends its process", async () =>
+            {
+                var stops = await SpecCluster.FreezeInsideLeaseTransaction(cluster, stopped);
+                var sinceStop = System.Diagnostics.Stopwatch.StartNew();
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (stopped.IsRunning && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(10);
+                }
+
+                output.WriteLine($"stopped holding the lease file's write lock at SIGSTOP number {stops}; exited {sinceStop.ElapsedMilliseconds} ms later");
+
+                Assert.False(stopped.IsRunning, $"{stopped.Name} (pid {pid}) is still there, stopped, 30 s after SIGSTOP");
+                Assert.Equal(137, stopped.Process!.ExitCode);
+                bool Fenced() => survivors.Select(n => LocalCluster.Tail(n.LogFile, int.MaxValue))
+                    .Any(log => log.Contains($"Fence: ended process {pid} of ", StringComparison.Ordinal) && log.Contains("holding the lease file's write lock", StringComparison.Ordinal));
+                var logged = DateTime.UtcNow.AddSeconds(10);
+                while (!Fenced() && DateTime.UtcNow < logged)
+                {
+                    await Task.Delay(100);
+                }
+
+                Assert.True(Fenced(), "no survivor logged within 10 s of the exit that it ended the process holding the lease file's lock");
+            });
+
+            await spec.Step("both survivors stay up, the partition it owned takes a newer write through a survivor, and it reads back", async () =>
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                Outcome<ActorHa.Client.KeyVersion> write;
+                do
+                {
+                    write = await observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-new"));
+                }
+                while (!write.IsSuccess && DateTime.UtcNow < deadline);
+
+                Assert.True(write.IsSuccess, $"{(int)write.Status} {write.Problem?.Detail}");
+                var read = await observer.Client.GetAsync(key);
+                Assert.Equal((HttpStatusCode.OK, write.Value!.Version), (read.Status, read.Value!.Version));
+                Assert.All(survivors, n => Assert.True(n.IsRunning, $"{n.Name} shut down (exit code {(n.IsRunning ? 0 : n.Process!.ExitCode)})"));
+                foreach (var n in survivors)
+                {
+                    var lapses = LocalCluster.Tail(n.LogFile, int.MaxValue).Split('\n').Count(line => line.Contains(" is not current: ", StringComparison.Ordinal));
+                    output.WriteLine($"{n.Name}: its node lease lapsed {lapses} time(s)");
+                }
             });
         }
         catch

@@ -186,9 +186,9 @@ public sealed class SpecCluster : IAsyncDisposable
     /// <summary>
     /// SIGSTOP at a moment the node holds no write lock on the SQLite lease file (<c>actorha.leases.db</c>: a node
     /// lease's renewal or a partition's claim is a transaction on it), wherever else it is, a journal commit included.
-    /// A node frozen inside a lease transaction stops every node's lease renewals: their leases lapse, no resolver may
-    /// decide, and the cluster downs itself (docs/failover.md, "Limits"); frozen inside a journal commit it is ended by
-    /// the fence, which is what the fence spec checks.
+    /// A node frozen inside a lease transaction stops every node's lease renewals and is ended by the lease-lock fence
+    /// before anyone downs it (<see cref="FreezeInsideLeaseTransaction"/>); the downed-member fence's spec uses this to
+    /// reach its own case, a node downed while stopped (a journal commit included).
     /// </summary>
     public static Task FreezeOutsideLeaseTransaction(LocalCluster cluster, LocalNode node)
     {
@@ -202,23 +202,53 @@ public sealed class SpecCluster : IAsyncDisposable
         return FreezeUnless(cluster, node, pid => HoldsWriteLock(pid, inodes), "a write lock on the lease file");
     }
 
+    /// <summary>
+    /// SIGSTOP at a moment the node is inside a lease transaction: it holds the lease file's WAL write lock (a POSIX
+    /// write lock on byte 120 of <c>actorha.leases.db-shm</c>, taken by BEGIN IMMEDIATE and kept until COMMIT). A node
+    /// lease's renewal holds it for a few milliseconds every 150 ms, so this watches /proc/locks without pause, stops
+    /// the node when it holds the lock, and resumes it to try again if it let go before every thread had stopped.
+    /// Returns how many stops it took.
+    /// </summary>
+    public static async Task<int> FreezeInsideLeaseTransaction(LocalCluster cluster, LocalNode node)
+    {
+        var shm = Path.Combine(cluster.DataDir, "actorha.leases.db-shm");
+        var inode = Inodes(shm).SingleOrDefault()
+            ?? throw new InvalidOperationException($"{shm} does not exist: the nodes keep their leases elsewhere, or not in WAL mode.");
+        var pid = node.Pid ?? throw new InvalidOperationException($"{node.Name} is not running.");
+        var deadline = Stopwatch.StartNew();
+        for (var stops = 1; deadline.Elapsed < TimeSpan.FromSeconds(60); stops++)
+        {
+            while (!HoldsWalWriteLock(pid, inode))
+            {
+                if (deadline.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    throw new TimeoutException($"{node.Name} (pid {pid}) was never seen holding the lease file's write lock in 60 s.");
+                }
+            }
+
+            await StopAllThreads(cluster, node, pid);
+            if (HoldsWalWriteLock(pid, inode))
+            {
+                return stops;
+            }
+
+            cluster.Thaw(node.Index);
+        }
+
+        throw new TimeoutException($"{node.Name} (pid {pid}) let go of the lease file's write lock before it stopped, at every SIGSTOP for 60 s.");
+
+        static bool HoldsWalWriteLock(int pid, string inode) =>
+            File.ReadLines("/proc/locks").Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Any(f => f.Length > 6 && f[1] == "POSIX" && f[3] == "WRITE" && f[4] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    && f[5].EndsWith(":" + inode, StringComparison.Ordinal) && f[6] == "120");
+    }
+
     private static async Task FreezeUnless(LocalCluster cluster, LocalNode node, Func<int, bool> holds, string what)
     {
         var pid = node.Pid ?? throw new InvalidOperationException($"{node.Name} is not running.");
         for (var attempt = 1; attempt <= 200; attempt++)
         {
-            cluster.Freeze(node.Index);
-            var stopped = Stopwatch.StartNew();
-            while (!AllThreadsStopped(pid))
-            {
-                if (stopped.Elapsed > TimeSpan.FromSeconds(5))
-                {
-                    throw new TimeoutException($"{node.Name} (pid {pid}) did not stop within 5 s of SIGSTOP.");
-                }
-
-                await Task.Delay(1);
-            }
-
+            await StopAllThreads(cluster, node, pid);
             if (!holds(pid))
             {
                 return;
@@ -229,6 +259,22 @@ public sealed class SpecCluster : IAsyncDisposable
         }
 
         throw new TimeoutException($"{node.Name} (pid {pid}) held {what} at each of 200 SIGSTOPs.");
+    }
+
+    /// <summary>SIGSTOP, then waits until every thread of the process has stopped (a thread inside a system call stops as it returns).</summary>
+    private static async Task StopAllThreads(LocalCluster cluster, LocalNode node, int pid)
+    {
+        cluster.Freeze(node.Index);
+        var stopped = Stopwatch.StartNew();
+        while (!AllThreadsStopped(pid))
+        {
+            if (stopped.Elapsed > TimeSpan.FromSeconds(5))
+            {
+                throw new TimeoutException($"{node.Name} (pid {pid}) did not stop within 5 s of SIGSTOP.");
+            }
+
+            await Task.Delay(1);
+        }
 
         static bool AllThreadsStopped(int pid) =>
             Directory.EnumerateDirectories($"/proc/{pid}/task").All(task =>

@@ -68,6 +68,7 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
     private volatile bool _stopped;
     private Thread? _thread;
     private long _lapsedAt;
+    private long _renewalSentAt;
 
     public NodeLease(IOwnershipStore store, LeaseSettings settings, ILogger<NodeLease> logger)
     {
@@ -99,6 +100,9 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
             return until == 0 || now < until ? TimeSpan.Zero : Stopwatch.GetElapsedTime(until, now);
         }
     }
+
+    /// <summary>How long the renewal under way has waited for the store: zero between renewals. A renewal takes milliseconds.</summary>
+    public TimeSpan RenewalWaiting => Interlocked.Read(ref _renewalSentAt) is var sentAt and not 0 ? Stopwatch.GetElapsedTime(sentAt) : TimeSpan.Zero;
 
     /// <summary>The id and generation to acquire partitions under, read together.</summary>
     public (string NodeId, long Generation) Current
@@ -244,9 +248,17 @@ public sealed class NodeLease : ILeaseGuard, IDisposable
     private bool Renew()
     {
         var sentAt = Stopwatch.GetTimestamp();
-        if (!_store.RenewNode(NodeId, _settings.Ttl))
+        Interlocked.Exchange(ref _renewalSentAt, sentAt);
+        try
         {
-            return false;
+            if (!_store.RenewNode(NodeId, _settings.Ttl))
+            {
+                return false;
+            }
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _renewalSentAt, 0);
         }
 
         var took = Stopwatch.GetElapsedTime(sentAt);

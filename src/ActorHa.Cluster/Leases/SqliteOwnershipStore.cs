@@ -33,7 +33,10 @@ public sealed class SqliteOwnershipStore(string connectionString) : IOwnershipSt
         return new SqliteOwnershipStore(new SqliteConnectionStringBuilder(journalConnectionString) { DataSource = leases }.ToString());
     }
 
-    public string Location => $"the lease file {new SqliteConnectionStringBuilder(connectionString).DataSource}";
+    public string Location => $"the lease file {FilePath}";
+
+    /// <summary>The lease file's path; SQLite keeps <c>-wal</c> and <c>-shm</c> files beside it.</summary>
+    public string FilePath => new SqliteConnectionStringBuilder(connectionString).DataSource;
 
     public void Initialize()
     {
