@@ -377,10 +377,14 @@ public sealed class EtcdCluster : IAsyncDisposable
 
     public IReadOnlyList<int> Pids => _processes.Where(p => !p.HasExited).Select(p => p.Id).ToList();
 
+    /// <summary>Where etcd is installed; null when it is not.</summary>
+    public static string? Executable => new[] { "/usr/bin/etcd", "/usr/local/bin/etcd" }.FirstOrDefault(File.Exists);
+
+    public const string NotInstalled = "--compare-etcd needs etcd: install Debian's etcd-server (apt-get install etcd-server).";
+
     public static async Task<EtcdCluster> StartAsync(string dataDir, TextWriter output, CancellationToken ct)
     {
-        var etcd = new[] { "/usr/bin/etcd", "/usr/local/bin/etcd" }.FirstOrDefault(File.Exists)
-                   ?? throw new FileNotFoundException("etcd not found: install Debian's etcd-server (apt-get install etcd-server) to use --compare-etcd.");
+        var etcd = Executable ?? throw new FileNotFoundException(NotInstalled);
         var client = Ports.FindFreeRange(3);
         var peer = Ports.FindFreeRange(3);
         var cluster = new EtcdCluster(Enumerable.Range(0, 3).Select(i => $"http://127.0.0.1:{client + i}").ToList());

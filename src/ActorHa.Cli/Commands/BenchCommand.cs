@@ -73,6 +73,13 @@ public static class BenchCommand
         store.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
+            // Checked before anything starts: found missing after the ActorHa phases, a run's minutes would be lost.
+            if (parse.GetValue(compareEtcd) && EtcdCluster.Executable is null)
+            {
+                await Console.Error.WriteLineAsync($"actorha bench load: {EtcdCluster.NotInstalled}");
+                return 2;
+            }
+
             var (storeSettings, storeDescription) = store.Resolve(parse);
             var levels = CliOptions.ParseIntList(parse.GetValue(concurrency)!);
             var options = new LoadOptions(parse.GetValue(nodes), levels, Durations.Parse(parse.GetValue(duration)!), parse.GetValue(readRatio),
