@@ -323,41 +323,11 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
                 // Anywhere, a journal commit included (this fence's case), but not inside a lease transaction: the
                 // lease-lock fence ends such a node before anyone downs it (the next spec).
                 await SpecCluster.FreezeOutsideLeaseTransaction(cluster, stopped);
-                var deadline = DateTime.UtcNow.AddSeconds(30);
-                while (stopped.IsRunning && DateTime.UtcNow < deadline)
-                {
-                    await Task.Delay(100);
-                }
-
-                Assert.False(stopped.IsRunning, $"{stopped.Name} (pid {pid}) is still there, stopped, 30 s after SIGSTOP");
-                Assert.Equal(137, stopped.Process!.ExitCode);
-                // The survivor logs after its SIGKILL, and the line reaches the log file through its asynchronous logger,
-                // its stdout and the launcher's reader: the exit can be seen here before the line is written.
-                bool Fenced() => cluster.Nodes.Where(n => n != stopped).Select(n => LocalCluster.Tail(n.LogFile, int.MaxValue))
-                    .Any(log => log.Contains($"Fence: ended process {pid} of ", StringComparison.Ordinal));
-                var logged = DateTime.UtcNow.AddSeconds(10);
-                while (!Fenced() && DateTime.UtcNow < logged)
-                {
-                    await Task.Delay(100);
-                }
-
-                Assert.True(Fenced(), "no survivor logged within 10 s of the exit that it ended the stopped process");
+                await EndedBySurvivor(cluster, stopped, pid!.Value, because: null);
             });
 
-            await spec.Step("the partition it owned takes a newer write through a survivor, and it reads back", async () =>
-            {
-                var deadline = DateTime.UtcNow.AddSeconds(30);
-                Outcome<ActorHa.Client.KeyVersion> write;
-                do
-                {
-                    write = await observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-new"));
-                }
-                while (!write.IsSuccess && DateTime.UtcNow < deadline);
-
-                Assert.True(write.IsSuccess, $"{(int)write.Status} {write.Problem?.Detail}");
-                var read = await observer.Client.GetAsync(key);
-                Assert.Equal((HttpStatusCode.OK, write.Value!.Version), (read.Status, read.Value!.Version));
-            });
+            await spec.Step("the partition it owned takes a newer write through a survivor, and it reads back",
+                () => NewerWriteReadsBack(observer, key));
         }
         catch
         {
@@ -386,40 +356,13 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
             {
                 var stops = await SpecCluster.FreezeInsideLeaseTransaction(cluster, stopped);
                 var sinceStop = System.Diagnostics.Stopwatch.StartNew();
-                var deadline = DateTime.UtcNow.AddSeconds(30);
-                while (stopped.IsRunning && DateTime.UtcNow < deadline)
-                {
-                    await Task.Delay(10);
-                }
-
-                output.WriteLine($"stopped holding the lease file's write lock at SIGSTOP number {stops}; exited {sinceStop.ElapsedMilliseconds} ms later");
-
-                Assert.False(stopped.IsRunning, $"{stopped.Name} (pid {pid}) is still there, stopped, 30 s after SIGSTOP");
-                Assert.Equal(137, stopped.Process!.ExitCode);
-                bool Fenced() => survivors.Select(n => LocalCluster.Tail(n.LogFile, int.MaxValue))
-                    .Any(log => log.Contains($"Fence: ended process {pid} of ", StringComparison.Ordinal) && log.Contains("holding the lease file's write lock", StringComparison.Ordinal));
-                var logged = DateTime.UtcNow.AddSeconds(10);
-                while (!Fenced() && DateTime.UtcNow < logged)
-                {
-                    await Task.Delay(100);
-                }
-
-                Assert.True(Fenced(), "no survivor logged within 10 s of the exit that it ended the process holding the lease file's lock");
+                await EndedBySurvivor(cluster, stopped, pid!.Value, because: "holding the lease file's write lock");
+                output.WriteLine($"stopped holding the lease file's write lock at SIGSTOP number {stops}; ended and its survivor's line logged {sinceStop.ElapsedMilliseconds} ms later");
             });
 
             await spec.Step("both survivors stay up, the partition it owned takes a newer write through a survivor, and it reads back", async () =>
             {
-                var deadline = DateTime.UtcNow.AddSeconds(30);
-                Outcome<ActorHa.Client.KeyVersion> write;
-                do
-                {
-                    write = await observer.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-new"));
-                }
-                while (!write.IsSuccess && DateTime.UtcNow < deadline);
-
-                Assert.True(write.IsSuccess, $"{(int)write.Status} {write.Problem?.Detail}");
-                var read = await observer.Client.GetAsync(key);
-                Assert.Equal((HttpStatusCode.OK, write.Value!.Version), (read.Status, read.Value!.Version));
+                await NewerWriteReadsBack(observer, key);
                 Assert.All(survivors, n => Assert.True(n.IsRunning, $"{n.Name} shut down (exit code {(n.IsRunning ? 0 : n.Process!.ExitCode)})"));
                 foreach (var n in survivors)
                 {
@@ -433,5 +376,49 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
             spec.DumpLogs();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The stopped node's process exits with SIGKILL's 137 within 30 s, and a survivor logs that it ended it (with
+    /// <paramref name="because"/> in the line, when given).
+    /// </summary>
+    private static async Task EndedBySurvivor(LocalCluster cluster, LocalNode stopped, int pid, string? because)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (stopped.IsRunning && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.False(stopped.IsRunning, $"{stopped.Name} (pid {pid}) is still there, stopped, 30 s after SIGSTOP");
+        Assert.Equal(137, stopped.Process!.ExitCode);
+        // The survivor logs after its SIGKILL, and the line reaches the log file through its asynchronous logger,
+        // its stdout and the launcher's reader: the exit can be seen here before the line is written.
+        bool Fenced() => cluster.Nodes.Where(n => n != stopped).Select(n => LocalCluster.Tail(n.LogFile, int.MaxValue))
+            .SelectMany(log => log.Split('\n'))
+            .Any(line => line.Contains($"Fence: ended process {pid} of ", StringComparison.Ordinal) && (because is null || line.Contains(because, StringComparison.Ordinal)));
+        var logged = DateTime.UtcNow.AddSeconds(10);
+        while (!Fenced() && DateTime.UtcNow < logged)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.True(Fenced(), $"no survivor logged within 10 s of the exit that it ended the stopped process{(because is null ? "" : " " + because)}");
+    }
+
+    /// <summary>A newer write of the key through <paramref name="survivor"/> succeeds within 30 s (retried), and reads back at its version.</summary>
+    private static async Task NewerWriteReadsBack(LocalNode survivor, string key)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        Outcome<ActorHa.Client.KeyVersion> write;
+        do
+        {
+            write = await survivor.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-new"));
+        }
+        while (!write.IsSuccess && DateTime.UtcNow < deadline);
+
+        Assert.True(write.IsSuccess, $"{(int)write.Status} {write.Problem?.Detail}");
+        var read = await survivor.Client.GetAsync(key);
+        Assert.Equal((HttpStatusCode.OK, write.Value!.Version), (read.Status, read.Value!.Version));
     }
 }
