@@ -96,6 +96,9 @@ public sealed class OwnerRelay(ActorHaSettings settings, PartitionClient partiti
     {
         var message = new HttpRequestMessage(HttpMethod.Put, ownerUrl + KvEndpoints.Location(key)) { Content = new ByteArrayContent(value) };
         message.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+
+        // As ActorHaClient sends large values: an owner that turns the write away does so before the value is sent.
+        message.Headers.ExpectContinue = true;
         foreach (var name in new[] { HeaderNames.IfMatch, HeaderNames.IfNoneMatch })
         {
             if (request.Headers.TryGetValue(name, out var values))
@@ -120,7 +123,8 @@ public sealed class OwnerRelay(ActorHaSettings settings, PartitionClient partiti
             {
                 return new Relayed(await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false));
             }
-            catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
+            // A bare SocketException is a connection reset right after connect, which SocketsHttpHandler lets through unwrapped.
+            catch (Exception e) when (e is HttpRequestException or System.Net.Sockets.SocketException || (e is TaskCanceledException && !ct.IsCancellationRequested))
             {
                 return Problems.Unavailable(new Replies.Unavailable($"{what} at {ownerUrl}, which did not answer ({e.Message})", TimeSpan.FromSeconds(1)));
             }

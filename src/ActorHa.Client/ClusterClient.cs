@@ -307,7 +307,7 @@ public sealed class ClusterClient : IDisposable
         {
             if (!_nodes.TryGetValue(url, out var node))
             {
-                var http = new HttpClient { BaseAddress = new Uri(url + "/"), Timeout = _timeout };
+                var http = NodeHttp.Create(_timeout, url);
                 node = (http, new ActorHaClient(http));
                 _nodes[url] = node;
             }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using System.Net.Http.Json;
 using System.Text.Json;
 using ActorHa.Client;
@@ -52,6 +53,147 @@ public sealed class AdmissionSpecs(LimitedNodeFixture node) : IClassFixture<Limi
         Assert.Equal(HttpStatusCode.NotFound, (await node.Client.GetAsync(key)).Status);
         using var after = await node.Http.PutAsync(ActorHaClient.KeyPath(key), new ByteArrayContent("small"u8.ToArray()));
         Assert.Equal(HttpStatusCode.Created, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_large_put_turned_away_as_overloaded_is_answered_before_its_value_is_sent_and_an_admitted_one_is_asked_for_its_value()
+    {
+        // arrange: the node is taking in a full value already; a raw request that asks before sending its value
+        var admission = node.Services.GetRequiredService<ActorHa.Api.Admission>();
+        var key = $"asked-{Guid.NewGuid():N}";
+        var head = Encoding.ASCII.GetBytes(
+            $"PUT /{ActorHaClient.KeyPath(key)} HTTP/1.1\r\nHost: {new Uri(node.Url).Authority}\r\nContent-Length: {NodeFixture.MaxValueBytes}\r\nExpect: 100-continue\r\n\r\n");
+        Assert.True(admission.TryReserveWrite(NodeFixture.MaxValueBytes));
+        string refused;
+        try
+        {
+            // act: only the request head is sent
+            using var socket = await ConnectAsync();
+            await socket.SendAsync(head);
+            refused = await ReadHeadAsync(socket);
+        }
+        finally
+        {
+            admission.ReleaseWrite(NodeFixture.MaxValueBytes);
+        }
+
+        // assert: the refusal came without the value, and nothing was written; with the bytes free, the node asks for
+        // the value (100 Continue) and writes it
+        Assert.StartsWith("HTTP/1.1 503 ", refused, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await node.Client.GetAsync(key)).Status);
+        using (var socket = await ConnectAsync())
+        {
+            await socket.SendAsync(head);
+            Assert.StartsWith("HTTP/1.1 100 Continue", await ReadHeadAsync(socket), StringComparison.Ordinal);
+            await socket.SendAsync(new byte[NodeFixture.MaxValueBytes]);
+            Assert.StartsWith("HTTP/1.1 201 ", await ReadHeadAsync(socket), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task The_client_sends_a_large_value_only_once_the_node_has_admitted_the_write()
+    {
+        // arrange: a client whose every request body is counted as it goes onto the connection; the node is full
+        var sent = new CountingHandler(new SocketsHttpHandler());
+        using var http = new HttpClient(sent) { BaseAddress = new Uri(node.Url + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        var client = new ActorHaClient(http);
+        var key = $"counted-{Guid.NewGuid():N}";
+        var value = new byte[ActorHaClient.ExpectContinueFromBytes];
+        var admission = node.Services.GetRequiredService<ActorHa.Api.Admission>();
+        Assert.True(admission.TryReserveWrite(NodeFixture.MaxValueBytes));
+        Outcome<KeyVersion> refused;
+        try
+        {
+            // act
+            refused = await client.PutAsync(key, value);
+        }
+        finally
+        {
+            admission.ReleaseWrite(NodeFixture.MaxValueBytes);
+        }
+
+        // assert: the 503 came back and not one byte of the value was sent; once admitted, the whole value goes
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.Status);
+        Assert.Equal("urn:actorha:problem:overloaded", refused.Problem?.Type);
+        Assert.Equal(0, sent.BodyBytes);
+        var admitted = await client.PutAsync(key, value);
+        Assert.Equal(HttpStatusCode.Created, admitted.Status);
+        Assert.Equal(value.Length, sent.BodyBytes);
+    }
+
+    private async Task<System.Net.Sockets.Socket> ConnectAsync()
+    {
+        var uri = new Uri(node.Url);
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(uri.Host, uri.Port);
+        return socket;
+    }
+
+    /// <summary>Reads up to the end of one response head (a 100 Continue has no body; a final answer's body is left unread).</summary>
+    private static async Task<string> ReadHeadAsync(System.Net.Sockets.Socket socket)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var head = new List<byte>();
+        var one = new byte[1];
+        while (!(head.Count >= 4 && head[^4] == '\r' && head[^3] == '\n' && head[^2] == '\r' && head[^1] == '\n'))
+        {
+            if (await socket.ReceiveAsync(one, timeout.Token) == 0)
+            {
+                break;
+            }
+
+            head.Add(one[0]);
+        }
+
+        return Encoding.ASCII.GetString(head.ToArray());
+    }
+
+    /// <summary>Counts the request body bytes each request actually writes to its connection.</summary>
+    private sealed class CountingHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        private long _bodyBytes;
+
+        public long BodyBytes => Interlocked.Read(ref _bodyBytes);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Exchange(ref _bodyBytes, 0);
+            if (request.Content is { } content)
+            {
+                request.Content = new CountedContent(content, n => Interlocked.Add(ref _bodyBytes, n));
+            }
+
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    private sealed class CountedContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+        private readonly Action<long> _count;
+
+        public CountedContent(HttpContent inner, Action<long> count)
+        {
+            _inner = inner;
+            _count = count;
+            foreach (var header in inner.Headers)
+            {
+                Headers.TryAddWithoutValidation(header.Key, header.Value);
+            }
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            var bytes = await _inner.ReadAsByteArrayAsync();
+            await stream.WriteAsync(bytes);
+            _count(bytes.Length);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _inner.Headers.ContentLength ?? -1;
+            return length >= 0;
+        }
     }
 
     [Fact]

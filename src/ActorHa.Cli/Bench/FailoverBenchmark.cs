@@ -174,7 +174,7 @@ public sealed class FailoverBenchmark(FailoverOptions options, TextWriter output
         ConcurrentDictionary<string, (long Version, string Value)> acked, RunStats stats, StrongBox<long> faultAt,
         ConcurrentDictionary<int, long> firstSuccess, CancellationToken stop)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = NodeHttp.Create(TimeSpan.FromSeconds(10));
         var random = new Random(client * 7919);
         var sequence = 0;
         // A sweep, not random keys: keys[j] lives in partition j % partitions, and client c starts c * (partitions

@@ -264,7 +264,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
     private sealed class ActorHaTarget(IReadOnlyList<string> urls, int keys) : ILoadTarget
     {
         private readonly string[] _keys = Enumerable.Range(0, keys).Select(k => $"bench-{k}").ToArray();
-        private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromSeconds(30) };
+        private readonly HttpClient _http = NodeHttp.Create(TimeSpan.FromSeconds(30), maxConnectionsPerServer: 256);
 
         public OwnerRoutes? Routes { get; private set; }
 
@@ -310,7 +310,7 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
     /// <summary>etcd v3 through its JSON gateway: the same HTTP/JSON path a client without gRPC uses.</summary>
     private sealed class EtcdTarget(IReadOnlyList<string> urls) : ILoadTarget
     {
-        private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromSeconds(30) };
+        private readonly HttpClient _http = NodeHttp.Create(TimeSpan.FromSeconds(30), maxConnectionsPerServer: 256);
 
         public async Task<bool> PutAsync(int key, byte[] value, int spread, CancellationToken ct)
         {
@@ -418,7 +418,7 @@ public sealed class EtcdCluster : IAsyncDisposable
             cluster._processes.Add(process);
         }
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = NodeHttp.Create(TimeSpan.FromSeconds(2));
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {

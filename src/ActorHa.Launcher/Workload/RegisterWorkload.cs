@@ -40,7 +40,7 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
     /// </summary>
     public async Task<IReadOnlyList<Operation>> FinalReadsAsync(CancellationToken ct)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = NodeHttp.Create(TimeSpan.FromSeconds(10));
         var keys = _history.Select(o => o.Key).Distinct().Order(StringComparer.Ordinal).ToList();
         var unknown = new List<Operation>();
         for (var k = 0; k < keys.Count; k++)
@@ -75,7 +75,7 @@ public sealed class RegisterWorkload(LocalCluster cluster, int seed, string keyP
         // many retries the faults cost it, so a seed replays the same sequence of operations.
         using var plan = Plan(seed, client, cluster.Nodes.Count, keyPrefix, hotKeys, coldKeys).GetEnumerator();
         var random = new Random(Mix(seed, client, stream: 1));
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(7) };
+        using var http = NodeHttp.Create(TimeSpan.FromSeconds(7));
         var lastSeen = new Dictionary<string, long>();
         while (!stop.IsCancellationRequested && plan.MoveNext())
         {
