@@ -68,9 +68,9 @@ public sealed class AdmissionSpecs(LimitedNodeFixture node) : IClassFixture<Limi
         try
         {
             // act: only the request head is sent
-            using var socket = await ConnectAsync();
+            using var socket = await RawHttp.ConnectAsync(node.Url);
             await socket.SendAsync(head);
-            refused = await ReadHeadAsync(socket);
+            refused = await RawHttp.ReadHeadAsync(socket);
         }
         finally
         {
@@ -81,12 +81,12 @@ public sealed class AdmissionSpecs(LimitedNodeFixture node) : IClassFixture<Limi
         // the value (100 Continue) and writes it
         Assert.StartsWith("HTTP/1.1 503 ", refused, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.NotFound, (await node.Client.GetAsync(key)).Status);
-        using (var socket = await ConnectAsync())
+        using (var socket = await RawHttp.ConnectAsync(node.Url))
         {
             await socket.SendAsync(head);
-            Assert.StartsWith("HTTP/1.1 100 Continue", await ReadHeadAsync(socket), StringComparison.Ordinal);
+            Assert.StartsWith("HTTP/1.1 100 Continue", await RawHttp.ReadHeadAsync(socket), StringComparison.Ordinal);
             await socket.SendAsync(new byte[NodeFixture.MaxValueBytes]);
-            Assert.StartsWith("HTTP/1.1 201 ", await ReadHeadAsync(socket), StringComparison.Ordinal);
+            Assert.StartsWith("HTTP/1.1 201 ", await RawHttp.ReadHeadAsync(socket), StringComparison.Ordinal);
         }
     }
 
@@ -119,33 +119,6 @@ public sealed class AdmissionSpecs(LimitedNodeFixture node) : IClassFixture<Limi
         var admitted = await client.PutAsync(key, value);
         Assert.Equal(HttpStatusCode.Created, admitted.Status);
         Assert.Equal(value.Length, sent.BodyBytes);
-    }
-
-    private async Task<System.Net.Sockets.Socket> ConnectAsync()
-    {
-        var uri = new Uri(node.Url);
-        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        await socket.ConnectAsync(uri.Host, uri.Port);
-        return socket;
-    }
-
-    /// <summary>Reads up to the end of one response head (a 100 Continue has no body; a final answer's body is left unread).</summary>
-    private static async Task<string> ReadHeadAsync(System.Net.Sockets.Socket socket)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var head = new List<byte>();
-        var one = new byte[1];
-        while (!(head.Count >= 4 && head[^4] == '\r' && head[^3] == '\n' && head[^2] == '\r' && head[^1] == '\n'))
-        {
-            if (await socket.ReceiveAsync(one, timeout.Token) == 0)
-            {
-                break;
-            }
-
-            head.Add(one[0]);
-        }
-
-        return Encoding.ASCII.GetString(head.ToArray());
     }
 
     /// <summary>Counts the request body bytes each request actually writes to its connection.</summary>

@@ -51,4 +51,32 @@ public static class RawHttp
 
         return new RawResponse(status, parsed, text[(headEnd + 4)..]);
     }
+
+    /// <summary>A connection kept open for an exchange in steps, such as a request head, its 100 Continue, then its body.</summary>
+    public static async Task<Socket> ConnectAsync(string baseUrl)
+    {
+        var uri = new Uri(baseUrl);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(uri.Host, uri.Port);
+        return socket;
+    }
+
+    /// <summary>Reads up to the end of one response head (a 100 Continue has no body; a final answer's body is left unread).</summary>
+    public static async Task<string> ReadHeadAsync(Socket socket)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var head = new List<byte>();
+        var one = new byte[1];
+        while (!(head.Count >= 4 && head[^4] == '\r' && head[^3] == '\n' && head[^2] == '\r' && head[^1] == '\n'))
+        {
+            if (await socket.ReceiveAsync(one, timeout.Token) == 0)
+            {
+                break;
+            }
+
+            head.Add(one[0]);
+        }
+
+        return Encoding.ASCII.GetString(head.ToArray());
+    }
 }
