@@ -87,7 +87,7 @@ public static class AkkaSetup
                 .WithSplitBrainWatchdog()
                 .WithResolverTicker()
                 .WithDownedMemberFence(settings)
-                .WithLeaseLockFence(settings)
+                .WithFileLockFence(settings)
                 .WithNodeExit();
         });
     }

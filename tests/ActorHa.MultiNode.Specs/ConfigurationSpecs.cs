@@ -259,11 +259,11 @@ public sealed class ConfigurationSpecs
 
     [Fact]
     public Task Up_starts_again_a_node_that_stayed_stopped_until_a_survivor_ended_it_and_it_rejoins() =>
-        UpRestartsStoppedNode3Async(fence: true, "node3 was stopped and then killed (exit code 137: a survivor ends a node that stays stopped once it is downed, or at once if it holds the lease file's lock); starting it again to rejoin.");
+        UpRestartsStoppedNode3Async(fence: true, "node3 was stopped and then killed (exit code 137: a survivor ends a node that stays stopped once it is downed, or at once if it holds a lock the other nodes wait for); starting it again to rejoin.");
 
     [Fact]
     public Task Up_starts_again_a_node_a_survivor_ended_while_up_itself_was_stopped_and_never_saw_it_stopped() =>
-        UpRestartsStoppedNode3Async(fence: true, "node3 was stopped and then killed (exit code 137: a survivor ends a node that stays stopped once it is downed, or at once if it holds the lease file's lock); starting it again to rejoin.", stopUpMeanwhile: true);
+        UpRestartsStoppedNode3Async(fence: true, "node3 was stopped and then killed (exit code 137: a survivor ends a node that stays stopped once it is downed, or at once if it holds a lock the other nodes wait for); starting it again to rejoin.", stopUpMeanwhile: true);
 
     private async Task UpRestartsStoppedNode3Async(bool fence, string expected, bool stopUpMeanwhile = false)
     {

@@ -318,11 +318,11 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
             var pid = stopped.Pid;
             Assert.True((await stopped.Client.PutAsync(key, Encoding.UTF8.GetBytes("v-old"))).IsSuccess);
 
-            await spec.Step($"{stopped.Name}, owner of the key's partition, is stopped (SIGSTOP) outside a lease transaction and never resumed; a survivor ends its process with SIGKILL", async () =>
+            await spec.Step($"{stopped.Name}, owner of the key's partition, is stopped (SIGSTOP) outside any SQLite commit and never resumed; a survivor ends its process with SIGKILL", async () =>
             {
-                // Anywhere, a journal commit included (this fence's case), but not inside a lease transaction: the
-                // lease-lock fence ends such a node before anyone downs it (the next spec).
-                await SpecCluster.FreezeOutsideLeaseTransaction(cluster, stopped);
+                // Anywhere but inside a commit to the lease file or the journal: the file-lock fence ends such a node
+                // before anyone downs it (the next specs).
+                await SpecCluster.FreezeOutsideSqliteCommit(cluster, stopped);
                 await EndedBySurvivor(cluster, stopped, pid!.Value, because: null);
             });
 
@@ -369,6 +369,97 @@ public sealed class FailoverSpecs(ITestOutputHelper output)
                     var lapses = LocalCluster.Tail(n.LogFile, int.MaxValue).Split('\n').Count(line => line.Contains(" is not current: ", StringComparison.Ordinal));
                     output.WriteLine($"{n.Name}: its node lease lapsed {lapses} time(s)");
                 }
+            });
+        }
+        catch
+        {
+            spec.DumpLogs();
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task A_node_stopped_inside_a_journal_commit_is_ended_by_a_survivor_before_anyone_downs_it_and_every_other_node_writes_again()
+    {
+        // Every node's journal writer takes its turn on the shared SQLite file through one flock: a process stopped
+        // inside a commit holds it, and until the file-lock fence there was no write on any node until the stopped
+        // member was downed and the downed-member fence ended it.
+        await using var spec = new SpecCluster(output);
+        var cluster = spec.Cluster;
+        try
+        {
+            cluster.StartAll();
+            await cluster.WaitUntilReadyAsync(ReadyTimeout);
+            var (stopped, observer, key) = await SpecCluster.VictimObserverAndKey(cluster, "journal-lock-spec/");
+            var survivors = cluster.Nodes.Where(n => n != stopped).ToList();
+            var pid = stopped.Pid;
+            var view = await SpecCluster.ViewOf(observer);
+            var map = new ActorHa.Domain.PartitionMap(view.Owners.Count);
+            string[] KeysOf(LocalNode owner) => [.. Enumerable.Range(0, 2_000).Select(i => $"journal-lock-spec/{i}")
+                .Where(k => view.Owners[map.For(k).Value] == owner.AkkaPort).Take(16)];
+            var stoppedKeys = KeysOf(stopped);
+            var survivorKeys = KeysOf(survivors[0]);
+            Assert.NotEmpty(stoppedKeys);
+            Assert.NotEmpty(survivorKeys);
+
+            // Writes to the stopped node's partitions keep its writer committing; writes to a survivor's partition
+            // through that survivor show when the other nodes write again.
+            using var load = new CancellationTokenSource();
+            var survivorAcks = new ConcurrentQueue<long>();
+            async Task WriteAsync(LocalNode node, string[] keys, ConcurrentQueue<long>? acks)
+            {
+                for (var i = 0; !load.IsCancellationRequested; i++)
+                {
+                    try
+                    {
+                        if ((await node.Client.PutAsync(keys[i % keys.Length], Encoding.UTF8.GetBytes($"v{i}"), ct: load.Token)).IsSuccess)
+                        {
+                            acks?.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
+                        }
+                    }
+                    catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+                    {
+                        await Task.Delay(10, CancellationToken.None);
+                    }
+                }
+            }
+
+            var writers = Enumerable.Range(0, 8).Select(_ => Task.Run(() => WriteAsync(stopped, stoppedKeys, null)))
+                .Concat(Enumerable.Range(0, 2).Select(_ => Task.Run(() => WriteAsync(survivors[0], survivorKeys, survivorAcks)))).ToList();
+            long stopAt = 0;
+            try
+            {
+                await spec.Step($"{stopped.Name}, writing to its partitions, is stopped (SIGSTOP) inside a journal commit and never resumed; a survivor ends its process before it is downed", async () =>
+                {
+                    var stops = await SpecCluster.FreezeInsideJournalCommit(cluster, stopped);
+                    stopAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                    await EndedBySurvivor(cluster, stopped, pid!.Value, because: "holding the journal's writer lock");
+                    output.WriteLine($"stopped inside a journal commit at SIGSTOP number {stops}; ended and its survivor's line logged {System.Diagnostics.Stopwatch.GetElapsedTime(stopAt).TotalMilliseconds:0} ms later");
+                });
+
+                await spec.Step($"{survivors[0].Name} takes writes to its own partition again", async () =>
+                {
+                    var deadline = DateTime.UtcNow.AddSeconds(10);
+                    while (!survivorAcks.Any(t => t > stopAt) && DateTime.UtcNow < deadline)
+                    {
+                        await Task.Delay(10);
+                    }
+
+                    var after = survivorAcks.Where(t => t > stopAt).ToList();
+                    Assert.True(after.Count > 0, $"{survivors[0].Name} acknowledged no write to its own partition within 10 s of the end of the stopped node");
+                    output.WriteLine($"{survivors[0].Name}: first acknowledged write to its own partition {System.Diagnostics.Stopwatch.GetElapsedTime(stopAt, after.Min()).TotalMilliseconds:0} ms after SIGSTOP");
+                });
+            }
+            finally
+            {
+                await load.CancelAsync();
+                await Task.WhenAll(writers);
+            }
+
+            await spec.Step("both survivors stay up, the partition it owned takes a newer write through a survivor, and it reads back", async () =>
+            {
+                await NewerWriteReadsBack(observer, key);
+                Assert.All(survivors, n => Assert.True(n.IsRunning, $"{n.Name} shut down (exit code {(n.IsRunning ? 0 : n.Process!.ExitCode)})"));
             });
         }
         catch

@@ -177,57 +177,59 @@ public sealed class SpecCluster : IAsyncDisposable
     /// SIGSTOP at a moment the node holds no SQLite write lock: stops it, waits until every thread has stopped, and
     /// resumes it to try again a little later while /proc/locks shows it holding a POSIX write lock (the WAL's write
     /// lock is one on the -shm file) or its journal writer's turn (an exclusive flock, Persistence/JournalWriterTurn).
-    /// A node frozen inside a commit would stall every node's writes to the shared file
-    /// until the fence ends it, a case of its own (the fence spec); specs of what the lease alone does use this.
+    /// A node frozen inside a commit (of the journal or of the lease file) stalls every node's writes or lease renewals
+    /// until the file-lock fence ends it, a case of its own (its specs); specs of what the lease alone does, and of the
+    /// downed-member fence, use this.
     /// </summary>
     public static Task FreezeOutsideSqliteCommit(LocalCluster cluster, LocalNode node) =>
         FreezeUnless(cluster, node, pid => HoldsWriteLock(pid, onInodes: null), "an SQLite write lock");
 
     /// <summary>
-    /// SIGSTOP at a moment the node holds no write lock on the SQLite lease file (<c>actorha.leases.db</c>: a node
-    /// lease's renewal or a partition's claim is a transaction on it), wherever else it is, a journal commit included.
-    /// A node frozen inside a lease transaction stops every node's lease renewals and is ended by the lease-lock fence
-    /// before anyone downs it (<see cref="FreezeInsideLeaseTransaction"/>); the downed-member fence's spec uses this to
-    /// reach its own case, a node downed while stopped (a journal commit included).
-    /// </summary>
-    public static Task FreezeOutsideLeaseTransaction(LocalCluster cluster, LocalNode node)
-    {
-        var leaseFile = Path.Combine(cluster.DataDir, "actorha.leases.db");
-        var inodes = Inodes(leaseFile, leaseFile + "-shm", leaseFile + "-wal");
-        if (!inodes.Any())
-        {
-            throw new InvalidOperationException($"{leaseFile} does not exist: the nodes keep their leases elsewhere, and this freeze would not know its locks.");
-        }
-
-        return FreezeUnless(cluster, node, pid => HoldsWriteLock(pid, inodes), "a write lock on the lease file");
-    }
-
-    /// <summary>
     /// SIGSTOP at a moment the node is inside a lease transaction: it holds the lease file's WAL write lock (a POSIX
     /// write lock on byte 120 of <c>actorha.leases.db-shm</c>, taken by BEGIN IMMEDIATE and kept until COMMIT). A node
-    /// lease's renewal holds it for a few milliseconds every 150 ms, so this watches /proc/locks without pause, stops
-    /// the node when it holds the lock, and resumes it to try again if it let go before every thread had stopped.
-    /// Returns how many stops it took.
+    /// lease's renewal holds it for a few milliseconds every 150 ms. Returns how many stops it took.
     /// </summary>
-    public static async Task<int> FreezeInsideLeaseTransaction(LocalCluster cluster, LocalNode node)
+    public static Task<int> FreezeInsideLeaseTransaction(LocalCluster cluster, LocalNode node)
     {
         var shm = Path.Combine(cluster.DataDir, "actorha.leases.db-shm");
         var inode = Inodes(shm).SingleOrDefault()
             ?? throw new InvalidOperationException($"{shm} does not exist: the nodes keep their leases elsewhere, or not in WAL mode.");
+        return FreezeHolding(cluster, node, pid => HoldsLock(pid, "POSIX", inode, fromByte: "120"), "the lease file's write lock");
+    }
+
+    /// <summary>
+    /// SIGSTOP at a moment the node is inside a journal commit: it holds its journal writer's turn, an exclusive flock
+    /// on <c>actorha.db.writer-lock</c> taken before BEGIN and kept until after COMMIT (Persistence/JournalWriterTurn).
+    /// The node must be writing meanwhile. Returns how many stops it took.
+    /// </summary>
+    public static Task<int> FreezeInsideJournalCommit(LocalCluster cluster, LocalNode node)
+    {
+        var lockFile = Path.Combine(cluster.DataDir, "actorha.db.writer-lock");
+        var inode = Inodes(lockFile).SingleOrDefault()
+            ?? throw new InvalidOperationException($"{lockFile} does not exist: the nodes' journal is elsewhere, or not written by ActorHa's writer.");
+        return FreezeHolding(cluster, node, pid => HoldsLock(pid, "FLOCK", inode, fromByte: null), "the journal writers' turn");
+    }
+
+    /// <summary>
+    /// Watches /proc/locks without pause until the node holds the lock, stops it, and checks it still holds it once
+    /// every thread has stopped; otherwise resumes it and tries again.
+    /// </summary>
+    private static async Task<int> FreezeHolding(LocalCluster cluster, LocalNode node, Func<int, bool> holds, string what)
+    {
         var pid = node.Pid ?? throw new InvalidOperationException($"{node.Name} is not running.");
         var deadline = Stopwatch.StartNew();
         for (var stops = 1; deadline.Elapsed < TimeSpan.FromSeconds(60); stops++)
         {
-            while (!HoldsWalWriteLock(pid, inode))
+            while (!holds(pid))
             {
                 if (deadline.Elapsed > TimeSpan.FromSeconds(60))
                 {
-                    throw new TimeoutException($"{node.Name} (pid {pid}) was never seen holding the lease file's write lock in 60 s.");
+                    throw new TimeoutException($"{node.Name} (pid {pid}) was never seen holding {what} in 60 s.");
                 }
             }
 
             await StopAllThreads(cluster, node, pid);
-            if (HoldsWalWriteLock(pid, inode))
+            if (holds(pid))
             {
                 return stops;
             }
@@ -235,13 +237,13 @@ public sealed class SpecCluster : IAsyncDisposable
             cluster.Thaw(node.Index);
         }
 
-        throw new TimeoutException($"{node.Name} (pid {pid}) let go of the lease file's write lock before it stopped, at every SIGSTOP for 60 s.");
-
-        static bool HoldsWalWriteLock(int pid, string inode) =>
-            File.ReadLines("/proc/locks").Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Any(f => f.Length > 6 && f[1] == "POSIX" && f[3] == "WRITE" && f[4] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture)
-                    && f[5].EndsWith(":" + inode, StringComparison.Ordinal) && f[6] == "120");
+        throw new TimeoutException($"{node.Name} (pid {pid}) let go of {what} before it stopped, at every SIGSTOP for 60 s.");
     }
+
+    private static bool HoldsLock(int pid, string kind, string inode, string? fromByte) =>
+        File.ReadLines("/proc/locks").Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Any(f => f.Length > 6 && f[1] == kind && f[3] == "WRITE" && f[4] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                && f[5].EndsWith(":" + inode, StringComparison.Ordinal) && (fromByte is null || f[6] == fromByte));
 
     private static async Task FreezeUnless(LocalCluster cluster, LocalNode node, Func<int, bool> holds, string what)
     {

@@ -64,7 +64,7 @@ public static class UpCommand
         return command;
     }
 
-    /// <summary>Whether another node logged that it ended this process (the line of Fencing/DownedMemberFence or Fencing/LeaseLockFence).</summary>
+    /// <summary>Whether another node logged that it ended this process (the line of Fencing/DownedMemberFence or Fencing/FileLockFence).</summary>
     private static bool FencedBySurvivor(LocalCluster cluster, LocalNode dead)
     {
         var line = $"Fence: ended process {dead.Process!.Id.ToString(CultureInfo.InvariantCulture)} of ";
@@ -179,7 +179,7 @@ public static class UpCommand
                     // hold the store's write lock. It was downed as surely as one that exits with 4 and rejoins the same way.
                     // Seen stopped here, or named by a survivor's log line (which covers a stop this loop missed: up itself
                     // stopped or starved). The message holds either way, so it does not depend on which came first.
-                    Console.WriteLine($"{dead.Name} was stopped and then killed (exit code {KilledExitCode}: a survivor ends a node that stays stopped once it is downed, or at once if it holds the lease file's lock); starting it again to rejoin. See {dead.LogFile}.");
+                    Console.WriteLine($"{dead.Name} was stopped and then killed (exit code {KilledExitCode}: a survivor ends a node that stays stopped once it is downed, or at once if it holds a lock the other nodes wait for); starting it again to rejoin. See {dead.LogFile}.");
                     seenStopped.Remove(dead.Index);
                     killedUndecided.Remove(dead.Index);
                     cluster.Start(dead.Index);

@@ -2,7 +2,7 @@ using Akka.Cluster;
 
 namespace ActorHa.Cluster.Fencing;
 
-/// <summary>What one check of <see cref="LockHolderWatch"/> found about a process holding the lease file's write lock.</summary>
+/// <summary>What one check of <see cref="LockHolderWatch"/> found about a process holding a lock every node waits for (the lease file, or the journal).</summary>
 public sealed record LockHolderEvent(int Pid, UniqueAddress? Member, LockHolderAction Action, int Errno = 0);
 
 public enum LockHolderAction
@@ -18,12 +18,13 @@ public enum LockHolderAction
 }
 
 /// <summary>
-/// The rule for a process that holds the SQLite lease file's write lock while this node's lease renewal waits for it:
-/// if it is the process of a cluster member on this host and it is stopped (SIGSTOP, Ctrl+Z) at two checks in a row,
-/// end it. A lease transaction holds that lock for a few milliseconds; a process stopped inside one keeps it, and then
-/// no node can renew its lease, every lease lapses within a second, the split-brain resolver may not decide, and the
-/// whole cluster downs itself (docs/failover.md, "Limits"). <see cref="DownedMemberFence"/> cannot help: it waits for a
-/// downing, which needs the resolver's lease, which needs this lock.
+/// The rule for a process that holds a SQLite lock every node waits for while this node waits for it: if it is the
+/// process of a cluster member on this host and it is stopped (SIGSTOP, Ctrl+Z) at two checks in a row, end it.
+/// A lease transaction holds the lease file's write lock for a few milliseconds; a process stopped inside one keeps
+/// it, and then no node can renew its lease, every lease lapses within a second, the split-brain resolver may not
+/// decide, and the whole cluster downs itself (docs/failover.md, "Limits"). <see cref="DownedMemberFence"/> cannot
+/// help there: it waits for a downing, which needs the resolver's lease, which needs this lock. A process stopped inside
+/// a journal commit holds the journal writers' turn, and every node's writes wait until it is downed and fenced.
 /// <para>
 /// Ending the process is safe whether or not the cluster has downed it: a stopped process does nothing until it is
 /// resumed, so ending it is a crash, which every guarantee already allows for (its transaction rolls back; a write it
@@ -44,7 +45,7 @@ public sealed class LockHolderWatch(
     {
     }
 
-    /// <summary>Forgets what earlier checks saw: the renewal is not waiting any more.</summary>
+    /// <summary>Forgets what earlier checks saw: this node is not waiting any more.</summary>
     public void Reset() => _stoppedLastTime = [];
 
     /// <summary>

@@ -17,7 +17,7 @@ namespace ActorHa.Cluster.Persistence;
 /// SQLite's lock still decides what is safe; this only orders the writers that would queue for it. Nothing else takes
 /// this lock, and a writer takes it before SQLite's, so the two cannot deadlock. The kernel releases it when its
 /// holder dies, and a holder that is stopped (SIGSTOP) blocks the others exactly as it would while holding SQLite's lock,
-/// until the fence ends it (Fencing/DownedMemberFence).
+/// until a fence ends it (Fencing/FileLockFence within ~0.3 s, or Fencing/DownedMemberFence once it is downed).
 /// </para>
 /// </summary>
 public sealed partial class JournalWriterTurn : IDisposable
@@ -27,10 +27,41 @@ public sealed partial class JournalWriterTurn : IDisposable
     private const int Interrupted = 4; // EINTR
     private const int OpenReadWriteCreateCloseOnExec = 0x2 | 0x40 | 0x80000; // O_RDWR | O_CREAT | O_CLOEXEC (Linux)
 
+    // Every open turn of this process, for LongestWaiting: the journal is a plugin Akka makes by reflection, so the
+    // fence that reads this cannot be handed its writer.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<JournalWriterTurn, byte> Open = new();
+
     private readonly int _fd;
+    private readonly string _databaseFile;
+    private long _waitingSince;
     private int _closed;
 
-    private JournalWriterTurn(int fd) => _fd = fd;
+    private JournalWriterTurn(int fd, string databaseFile)
+    {
+        _fd = fd;
+        _databaseFile = databaseFile;
+        Open[this] = 0;
+    }
+
+    /// <summary>
+    /// How long the writer of this process that has waited longest for its turn on <paramref name="databaseFile"/> has
+    /// been waiting (zero when none waits). A turn is held for one commit, milliseconds; a long wait is another writer's
+    /// commit stuck, such as one of a process stopped inside it (Fencing/FileLockFence).
+    /// </summary>
+    public static TimeSpan LongestWaiting(string databaseFile)
+    {
+        var oldest = 0L;
+        foreach (var turn in Open.Keys)
+        {
+            var since = Volatile.Read(ref turn._waitingSince);
+            if (since != 0 && (oldest == 0 || since < oldest) && string.Equals(turn._databaseFile, databaseFile, StringComparison.Ordinal))
+            {
+                oldest = since;
+            }
+        }
+
+        return oldest == 0 ? TimeSpan.Zero : System.Diagnostics.Stopwatch.GetElapsedTime(oldest);
+    }
 
     /// <summary>The lock file of a database: <c>{file}.writer-lock</c> (SQLite's own files end in -wal, -shm and -journal).</summary>
     public static string LockFilePath(string databaseFile) => databaseFile + ".writer-lock";
@@ -48,21 +79,30 @@ public sealed partial class JournalWriterTurn : IDisposable
 
         // Opened with open(2), not File.OpenHandle: .NET takes a shared flock of its own on the files it opens, and a
         // writer's exclusive flock would then wait for every other process that has the file open, for ever.
-        var fd = Open(LockFilePath(Path.GetFullPath(source)), OpenReadWriteCreateCloseOnExec, 0x1A4 /* 0644 */);
-        return fd < 0 ? null : new JournalWriterTurn(fd);
+        var databaseFile = Path.GetFullPath(source);
+        var fd = OpenFile(LockFilePath(databaseFile), OpenReadWriteCreateCloseOnExec, 0x1A4 /* 0644 */);
+        return fd < 0 ? null : new JournalWriterTurn(fd, databaseFile);
     }
 
     /// <summary>Waits for this writer's turn; disposing the result ends it.</summary>
     public Turn Take()
     {
         var fd = _fd;
-        while (flock(fd, LockExclusive) != 0)
+        Volatile.Write(ref _waitingSince, System.Diagnostics.Stopwatch.GetTimestamp());
+        try
         {
-            if (Marshal.GetLastPInvokeError() != Interrupted)
+            while (flock(fd, LockExclusive) != 0)
             {
-                // No turn to be had (a file system without flock): commit anyway, waiting in SQLite's busy handler as before.
-                return default;
+                if (Marshal.GetLastPInvokeError() != Interrupted)
+                {
+                    // No turn to be had (a file system without flock): commit anyway, waiting in SQLite's busy handler as before.
+                    return default;
+                }
             }
+        }
+        finally
+        {
+            Volatile.Write(ref _waitingSince, 0);
         }
 
         return new Turn(fd);
@@ -72,6 +112,7 @@ public sealed partial class JournalWriterTurn : IDisposable
     {
         if (Interlocked.Exchange(ref _closed, 1) == 0)
         {
+            Open.TryRemove(this, out _);
             _ = Close(_fd);
         }
     }
@@ -81,7 +122,7 @@ public sealed partial class JournalWriterTurn : IDisposable
 
     // open(2) is variadic (its mode); glibc's x86-64 and arm64 calling conventions pass it in a register like a fixed argument.
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags, int mode);
+    private static partial int OpenFile(string path, int flags, int mode);
 
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);

@@ -7,7 +7,7 @@ using Akka.Cluster;
 namespace ActorHa.Cluster.Specs.Fencing;
 
 /// <summary>
-/// The lease-lock fence's rule on real processes of this host: a child `flock -F … sleep` holds an exclusive lock on a
+/// The file-lock fence's rule on real processes of this host: a child `flock -F … sleep` holds an exclusive lock on a
 /// file, as a node stopped inside a lease transaction holds the lease file's, and /proc/locks names it.
 /// </summary>
 public sealed class LockHolderWatchSpecs : IDisposable
