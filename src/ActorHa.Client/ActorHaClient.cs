@@ -87,7 +87,11 @@ public sealed class ActorHaClient(HttpClient http)
 
         using var request = new HttpRequestMessage(HttpMethod.Put, KeyPath(key)) { Content = new ByteArrayContent(value) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        request.Headers.ExpectContinue = value.Length >= ExpectContinueFromBytes ? true : null;
+        if (value.Length >= ExpectContinueFromBytes)
+        {
+            request.Headers.ExpectContinue = true;
+        }
+
         AddPrecondition(request, expectedVersion);
         AddIdempotencyKey(request, idempotencyKey);
         using var response = await http.SendAsync(request, ct).ConfigureAwait(false);

@@ -296,7 +296,11 @@ public sealed class LoadBenchmark(LoadOptions options, TextWriter output)
         {
             // As ActorHaClient sends large values: a write the node turns away is answered before the value is sent.
             using var request = new HttpRequestMessage(HttpMethod.Put, $"{UrlFor(key, spread)}/v1/kv/{_keys[key]}") { Content = new ByteArrayContent(value) };
-            request.Headers.ExpectContinue = value.Length >= ActorHaClient.ExpectContinueFromBytes ? true : null;
+            if (value.Length >= ActorHaClient.ExpectContinueFromBytes)
+            {
+                request.Headers.ExpectContinue = true;
+            }
+
             using var response = await _http.SendAsync(request, ct);
             return response.IsSuccessStatusCode;
         }
